@@ -1,0 +1,93 @@
+"""Errors raised by the provider. All are AirflowExceptions, so tasks fail the Airflow way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+# Statuses worth another try: rate limits and server-side trouble (Zuora's own retry advice).
+RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+class ZuoraError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class ZuoraConfigError(ZuoraError, ValueError):
+    """The connection or a call's arguments are wrong; nothing was sent."""
+
+
+class ZuoraApiError(ZuoraError):
+    """Zuora answered with an error status.
+
+    ``message`` is read from any of Zuora's error body shapes (``errors[]``, ``reasons[]``,
+    ``message``), else the raw text. Quote ``request_id`` in a Zuora support ticket.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        request_id: str | None = None,
+        track_id: str | None = None,
+        retry_after: float | None = None,
+        body: Any = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.request_id = request_id
+        self.track_id = track_id
+        self.retry_after = retry_after
+        self.body = body
+        super().__init__(str(self))
+
+    @property
+    def retryable(self) -> bool:
+        """True for failures that may pass on another try (429, 5xx, transient 401)."""
+        return self.status_code in RETRYABLE_STATUS_CODES
+
+    def __str__(self) -> str:
+        parts = [f"Zuora API error {self.status_code}: {self.message}"]
+        if self.request_id:
+            parts.append(f"Zuora-Request-Id={self.request_id}")
+        if self.track_id:
+            parts.append(f"Zuora-Track-Id={self.track_id}")
+        return " | ".join(parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {
+            "request_id": self.request_id,
+            "track_id": self.track_id,
+            "retry_after": self.retry_after,
+            "body": self.body,
+        }
+        return (_rebuild, (type(self), self.status_code, self.message, kwargs))
+
+
+def _rebuild(cls: type[ZuoraApiError], status: int, message: str, kwargs: Mapping[str, Any]) -> ZuoraApiError:
+    return cls(status, message, **kwargs)
+
+
+class ZuoraAuthError(ZuoraApiError):
+    """The OAuth credentials were refused. Never retried: fix the connection."""
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+class ZuoraTransportError(ZuoraError):
+    """The request never got an HTTP answer (connection refused or dropped, timeout)."""
+
+    retryable = True
+
+
+class ZuoraWorkflowFailed(ZuoraError):
+    """A workflow instance ended without success (task errors, or stopped)."""
+
+    def __init__(self, message: str, *, state: Mapping[str, Any] | None = None) -> None:
+        self.state = dict(state or {})
+        super().__init__(message)
