@@ -1,11 +1,51 @@
-"""Test-wide set-up: an isolated AIRFLOW_HOME inside the repo, before Airflow is imported."""
+"""Test-wide set-up: an isolated Airflow home inside the repo, set before Airflow is imported.
+
+DAG tests (``dag.test()``) need their DAG files in a DAG bundle: two local bundles are
+configured, the shipped ``example_dags/`` and the test-only ``tests/dags/``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("AIRFLOW_HOME", str(_REPO / ".airflow"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_REPO / "example_dags"))
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_BUNDLES = [
+    {
+        "name": "zuora_example_dags",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(REPO / "example_dags"), "refresh_interval": 0},
+    },
+    {
+        "name": "zuora_test_dags",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(REPO / "tests" / "dags"), "refresh_interval": 0},
+    },
+]
+os.environ["AIRFLOW_HOME"] = os.environ.get("AIRFLOW_HOME") or str(REPO / ".airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(_BUNDLES)
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[None]:
+    """A migrated metadata DB (SQLite in AIRFLOW_HOME), made once per test session."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    yield
+
+
+def load_dag(path: Path | str, dag_id: str):  # noqa: ANN201 - returns airflow.sdk.DAG
+    """Parse one DAG file (it must live in a configured bundle folder) and return the DAG ``dag_id``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(path))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]

@@ -1,0 +1,358 @@
+"""RunZuoraWorkflowOperator: run a Zuora workflow, retry-safely, and optionally wait for it.
+
+Retry-safety: before the run call, an ``Idempotency-Key`` is persisted in Airflow's task state
+store; after it, the instance id. A retry of the task (after a worker crash, a timeout, a kill)
+reads them back and reattaches instead of starting a second run. See ``_RunRecord``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_zuora import api
+from airflow_provider_zuora.exceptions import ZuoraConfigError
+from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+    from airflow_provider_zuora.hooks.zuora import ZuoraHook
+
+#: Task state store key of the run record (idempotency key, workflow id, instance id).
+STATE_KEY = "zuora_workflow_run"
+#: XCom key of the instance id, pushed as soon as the run call returns.
+XCOM_INSTANCE_ID = "instance_id"
+
+
+class ZuoraWorkflowInstanceLink(BaseOperatorLink):
+    """Operator extra link to the workflow run in Zuora's UI (URL pattern: see the connection extras)."""
+
+    name = "Zuora workflow run"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        url = XCom.get_value(ti_key=ti_key, key=self.xcom_key)
+        return url if isinstance(url, str) else ""
+
+
+def default_track_id(context: Context) -> str:
+    """A ``Zuora-Track-Id`` that ties a Zuora request back to this task instance.
+
+    ``dag.task.run_id.try``, with characters Zuora refuses (``: ; " '``, non-ASCII) replaced by ``_``
+    and cut to 64 characters (keeping the end, where the try number and the run id's time are).
+    """
+    ti = context["ti"]
+    map_part = f".{ti.map_index}" if getattr(ti, "map_index", -1) not in (-1, None) else ""
+    raw = f"{ti.dag_id}.{ti.task_id}{map_part}.{ti.run_id}.{ti.try_number}"
+    clean = "".join(c if 32 <= ord(c) < 127 and c not in ':;"\'' else "_" for c in raw)
+    return clean[-64:]
+
+
+def coerce_parameters(value: Any) -> dict[str, Any]:
+    """Turn the rendered ``parameters`` into the dict Zuora takes, or explain what is wrong.
+
+    A string holding a JSON object (what Jinja renders ``{{ ti.xcom_pull(...) }}`` to without
+    ``render_template_as_native_obj``) is parsed, as a user would expect.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ZuoraConfigError(
+                "parameters rendered to a string that is not a JSON object: "
+                f"{value[:80]!r}. Pass a dict, an XComArg, or set render_template_as_native_obj=True on the DAG."
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ZuoraConfigError(
+            f"parameters must be a dict of workflow input parameters, got {type(value).__name__}. "
+            "Jinja renders to strings unless render_template_as_native_obj=True is set on the DAG."
+        )
+    return api.validate_parameters(dict(value))
+
+
+class RunZuoraWorkflowOperator(BaseOperator):
+    """Run a Zuora workflow with parameters (often from upstream XComs); optionally wait for it.
+
+    :param workflow_id: the workflow to run (int or str).
+    :param parameters: the workflow's input parameters: a dict (values may be XComArgs or Jinja),
+        a whole XComArg, or a Jinja string rendering to a JSON object.
+    :param idempotency_key: a fixed ``Idempotency-Key``; by default one is made per task instance
+        and kept in the task state store across retries (never two runs for one task instance).
+    :param track_id: ``Zuora-Track-Id``; by default ``dag.task.run_id.try`` (sanitised).
+    :param wait_for_completion: wait until the instance is ``Finished`` or ``Stopped``.
+    :param poll_interval: seconds between status checks while waiting.
+    :param timeout: seconds to wait at most; then the instance is stopped and the task fails.
+    :param fail_on_task_errors: fail when the instance finished with failed tasks.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = (
+        "workflow_id",
+        "parameters",
+        "idempotency_key",
+        "track_id",
+        "entity_ids",
+        "org_ids",
+        "zuora_conn_id",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"parameters": "json"}
+    operator_extra_links = (ZuoraWorkflowInstanceLink(),)
+    ui_color = "#e6f1f2"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: int | str,
+        parameters: Any = None,
+        zuora_conn_id: str = "zuora_default",
+        idempotency_key: str | None = None,
+        track_id: str | None = None,
+        entity_ids: str | None = None,
+        org_ids: str | None = None,
+        wait_for_completion: bool = False,
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        fail_on_task_errors: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(parameters, Mapping):
+            # Literal keys are known at parse time: a reserved one fails the DAG import.
+            api.validate_parameter_keys(parameters)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        self.workflow_id = workflow_id
+        self.parameters = parameters
+        self.zuora_conn_id = zuora_conn_id
+        self.idempotency_key = idempotency_key
+        self.track_id = track_id
+        self.entity_ids = entity_ids
+        self.org_ids = org_ids
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.fail_on_task_errors = fail_on_task_errors
+        self.deferrable = deferrable
+        self.instance_id: str | int | None = None
+
+    @property
+    def hook(self) -> ZuoraHook:
+        from airflow_provider_zuora.hooks.zuora import ZuoraHook
+
+        if getattr(self, "_hook", None) is None:
+            self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
+        return self._hook
+
+    # ---------------------------------------------------------------- run
+    def execute(self, context: Context) -> Any:
+        try:
+            parameters = coerce_parameters(self.parameters)
+            track_id = self.track_id or default_track_id(context)
+            api.validate_track_id(track_id)
+            if self.idempotency_key is not None:
+                api.validate_idempotency_key(self.idempotency_key)
+        except (ZuoraConfigError, ValueError) as err:
+            # Bad input will not get better on a retry; nothing was sent.
+            raise AirflowFailException(str(err)) from err
+
+        record = _RunRecord.load(context, self.log)
+        state = self._resume(record) if record.instance_id is not None else None
+        if state is None:
+            state = self._submit(context, record, parameters, track_id)
+        instance_id = state["id"]
+        self.instance_id = instance_id
+        context["ti"].xcom_push(key=XCOM_INSTANCE_ID, value=instance_id)
+        url = self.hook.ui_url(instance_id)
+        if url:
+            context["ti"].xcom_push(key=ZuoraWorkflowInstanceLink().xcom_key, value=url)
+        if not self.wait_for_completion:
+            return state
+        return self._wait(context, state)
+
+    def _resume(self, record: _RunRecord) -> dict[str, Any] | None:
+        """Reattach to the instance an earlier try started; None when a fresh run is due."""
+        state = self.hook.get_workflow_instance(record.instance_id)  # type: ignore[arg-type]
+        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+        if outcome.verdict is Verdict.FAILED:
+            self.log.warning("%s; an earlier try started it: running the workflow afresh", outcome.reason)
+            record.forget_instance()
+            return None
+        self.log.info(
+            "Reattaching to Zuora workflow %s started by an earlier try (%s): no new run",
+            describe_instance(state),
+            outcome.status,
+        )
+        return state
+
+    def _submit(
+        self, context: Context, record: _RunRecord, parameters: dict[str, Any], track_id: str
+    ) -> dict[str, Any]:
+        same_workflow = str(record.workflow_id) == str(self.workflow_id)
+        key = self.idempotency_key or (same_workflow and record.idempotency_key) or record.new_key(context)
+        record.save_key(key, self.workflow_id)  # before the POST: a crash after it replays, never reruns
+        state = self.hook.run_workflow(
+            self.workflow_id,
+            parameters,
+            idempotency_key=key,
+            track_id=track_id,
+            entity_ids=self.entity_ids,
+            org_ids=self.org_ids,
+        )
+        record.save_instance(state["id"])
+        self.log.info(
+            "Started Zuora workflow %s: %s, status %s, track id %s",
+            self.workflow_id,
+            describe_instance(state),
+            state.get("status"),
+            track_id,
+        )
+        return state
+
+    # ---------------------------------------------------------------- wait
+    def _wait(self, context: Context, state: dict[str, Any]) -> Any:
+        from airflow_provider_zuora import waiting
+
+        instance_id = state["id"]
+        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+        if not outcome.done:
+            outcome, state = waiting.poll_instance(
+                self.hook,
+                instance_id,
+                fail_on_task_errors=self.fail_on_task_errors,
+                last_status=None,
+                log=self.log,
+            )
+        if not outcome.done and self.deferrable:
+            self._defer(instance_id)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        last_status = outcome.status
+        while not outcome.done:
+            if deadline is not None and time.monotonic() >= deadline:
+                self._stop_after_timeout(instance_id)
+            time.sleep(self.poll_interval)
+            outcome, state = waiting.poll_instance(
+                self.hook,
+                instance_id,
+                fail_on_task_errors=self.fail_on_task_errors,
+                last_status=last_status,
+                log=self.log,
+            )
+            last_status = outcome.status
+        return waiting.finish(self.hook, outcome, state, log=self.log)
+
+    def _defer(self, instance_id: str | int) -> None:
+        from datetime import timedelta
+
+        from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
+
+        end_time = None if self.timeout is None else time.time() + self.timeout
+        self.defer(
+            trigger=ZuoraWorkflowInstanceTrigger(
+                instance_id=instance_id,
+                zuora_conn_id=self.zuora_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+                fail_on_task_errors=self.fail_on_task_errors,
+            ),
+            method_name="execute_complete",
+            # A safety net past the trigger's own end time, which it reports as a timeout event.
+            timeout=None if self.timeout is None else timedelta(seconds=self.timeout + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the trigger: the same verdicts and messages as the waiting in a worker."""
+        from airflow_provider_zuora import waiting
+
+        self.instance_id = event.get("instance_id", self.instance_id)
+        return waiting.resume_from_event(event, hook=self.hook, log=self.log)
+
+    def _stop_after_timeout(self, instance_id: str | int) -> None:
+        self._stop(instance_id, why=f"timeout of {self.timeout} s reached")
+        raise AirflowException(
+            f"Zuora workflow instance {instance_id} did not finish within {self.timeout} s; it was stopped"
+        )
+
+    def _stop(self, instance_id: str | int, *, why: str) -> None:
+        try:
+            self.hook.stop_workflow_instance(instance_id)
+            self.log.warning("Stopped Zuora workflow instance %s: %s", instance_id, why)
+        except Exception as err:  # best effort: the caller is failing or being killed anyway
+            self.log.error("Could not stop Zuora workflow instance %s (%s): %s", instance_id, why, err)
+
+    def on_kill(self) -> None:
+        """Stop the instance when the task is killed (best effort, logged)."""
+        if self.instance_id is not None:
+            self._stop(self.instance_id, why="the Airflow task was killed")
+
+
+class _RunRecord:
+    """The run's idempotency key and instance id, kept in the task state store across tries.
+
+    Where Airflow gives no ``task_state_store`` (older Airflow, some test harnesses), the key is
+    derived from the task instance and its try number: the hook's own HTTP retries stay
+    idempotent, but a retry of the task after a worker crash may start a second run.
+    """
+
+    def __init__(self, store: Any, value: Mapping[str, Any] | None, log: Any) -> None:
+        self._store = store
+        self._log = log
+        value = value or {}
+        self.idempotency_key: str | None = value.get("idempotency_key")
+        self.instance_id: str | int | None = value.get("instance_id")
+        self.workflow_id: str | int | None = value.get("workflow_id")
+
+    @classmethod
+    def load(cls, context: Context, log: Any) -> _RunRecord:
+        store = context.get("task_state_store")
+        if store is None:
+            log.warning(
+                "No task_state_store in this Airflow: if the worker dies after the run call, "
+                "a retry of this task may start a second Zuora run (pass idempotency_key to prevent it)"
+            )
+            return cls(None, None, log)
+        value = store.get(STATE_KEY)
+        return cls(store, value if isinstance(value, Mapping) else None, log)
+
+    def new_key(self, context: Context) -> str:
+        if self._store is not None:
+            return f"airflow-{uuid.uuid4().hex}"
+        import hashlib
+
+        ti = context["ti"]
+        seed = f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{getattr(ti, 'map_index', -1)}|{ti.try_number}"
+        return "airflow-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+    def _save(self) -> None:
+        if self._store is not None:
+            value = {"idempotency_key": self.idempotency_key, "workflow_id": self.workflow_id}
+            if self.instance_id is not None:
+                value["instance_id"] = self.instance_id
+            self._store.set(STATE_KEY, value)
+
+    def save_key(self, key: str, workflow_id: str | int) -> None:
+        self.idempotency_key, self.workflow_id = key, workflow_id
+        self._save()
+
+    def save_instance(self, instance_id: str | int) -> None:
+        self.instance_id = instance_id
+        self._save()
+
+    def forget_instance(self) -> None:
+        """The earlier instance failed: the next run gets a new key (the old one would replay it)."""
+        self.instance_id = None
+        self.idempotency_key = None
+        self._save()
