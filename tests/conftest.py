@@ -42,7 +42,7 @@ def airflow_db() -> Iterator[None]:
     yield
 
 
-def load_dag(path: Path | str, dag_id: str):  # noqa: ANN201 - returns airflow.sdk.DAG
+def load_dag(path: Path | str, dag_id: str):
     """Parse one DAG file (it must live in a configured bundle folder) and return the DAG ``dag_id``."""
     from airflow.dag_processing.dagbag import DagBag
 

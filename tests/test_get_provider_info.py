@@ -43,7 +43,11 @@ def test_connection_type_declares_the_form() -> None:
     assert conn["hook-name"] == "Zuora"
     behaviour = conn["ui-field-behaviour"]
     assert set(behaviour["hidden-fields"]) == {"schema", "port"}
-    assert behaviour["relabeling"] == {"login": "Client ID", "password": "Client Secret", "host": "REST endpoint"}
+    assert behaviour["relabeling"] == {
+        "login": "Client ID",
+        "password": "Client Secret",
+        "host": "REST endpoint",
+    }
     fields = conn["conn-fields"]
     assert {"environment", "entity_ids", "org_ids", "timeout"} <= set(fields)
     assert fields["environment"]["schema"]["enum"] == list(ENVIRONMENTS)

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_zuora import api
-from airflow_provider_zuora.exceptions import ZuoraConfigError
+from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraError
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def default_track_id(context: Context) -> str:
     ti = context["ti"]
     map_part = f".{ti.map_index}" if getattr(ti, "map_index", -1) not in (-1, None) else ""
     raw = f"{ti.dag_id}.{ti.task_id}{map_part}.{ti.run_id}.{ti.try_number}"
-    clean = "".join(c if 32 <= ord(c) < 127 and c not in ':;"\'' else "_" for c in raw)
+    clean = "".join(c if 32 <= ord(c) < 127 and c not in ":;\"'" else "_" for c in raw)
     return clean[-64:]
 
 
@@ -71,7 +71,8 @@ def coerce_parameters(value: Any) -> dict[str, Any]:
         except ValueError:
             raise ZuoraConfigError(
                 "parameters rendered to a string that is not a JSON object: "
-                f"{value[:80]!r}. Pass a dict, an XComArg, or set render_template_as_native_obj=True on the DAG."
+                f"{value[:80]!r}. Pass a dict or an XComArg, "
+                "or set render_template_as_native_obj=True on the DAG."
             ) from None
     if not isinstance(value, Mapping):
         raise ZuoraConfigError(
@@ -226,35 +227,46 @@ class RunZuoraWorkflowOperator(BaseOperator):
     def _wait(self, context: Context, state: dict[str, Any]) -> Any:
         from airflow_provider_zuora import waiting
 
-        instance_id = state["id"]
-        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
-        if not outcome.done:
-            outcome, state = waiting.poll_instance(
+        instance_id = str(state["id"])
+        if self.deferrable:
+            final = waiting.check_once(
                 self.hook,
                 instance_id,
                 fail_on_task_errors=self.fail_on_task_errors,
-                last_status=None,
                 log=self.log,
+                conn_id=self.zuora_conn_id,
             )
-        if not outcome.done and self.deferrable:
+            if final is not None:  # already done: never defer
+                return final
             self._defer(instance_id)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        last_status = outcome.status
-        while not outcome.done:
+        last_status: str | None = None
+        while True:
+            try:
+                outcome, state = waiting.poll_instance(
+                    self.hook,
+                    instance_id,
+                    fail_on_task_errors=self.fail_on_task_errors,
+                    last_status=last_status,
+                    log=self.log,
+                    conn_id=self.zuora_conn_id,
+                )
+            except ZuoraError as exc:
+                if not waiting.is_transient(exc):
+                    raise
+                self.log.warning("Transient error polling Zuora workflow instance %s: %s", instance_id, exc)
+            else:
+                if outcome.done:
+                    return waiting.finish(self.hook, outcome, state, log=self.log)
+                last_status = outcome.status
             if deadline is not None and time.monotonic() >= deadline:
-                self._stop_after_timeout(instance_id)
+                message = waiting.stop_after_timeout(
+                    self.hook, instance_id, status=last_status, timeout=self.timeout, stop=True, log=self.log
+                )
+                raise AirflowException(message)
             time.sleep(self.poll_interval)
-            outcome, state = waiting.poll_instance(
-                self.hook,
-                instance_id,
-                fail_on_task_errors=self.fail_on_task_errors,
-                last_status=last_status,
-                log=self.log,
-            )
-            last_status = outcome.status
-        return waiting.finish(self.hook, outcome, state, log=self.log)
 
-    def _defer(self, instance_id: str | int) -> None:
+    def _defer(self, instance_id: str) -> None:
         from datetime import timedelta
 
         from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
@@ -278,12 +290,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
         from airflow_provider_zuora import waiting
 
         self.instance_id = event.get("instance_id", self.instance_id)
-        return waiting.resume_from_event(event, hook=self.hook, log=self.log)
-
-    def _stop_after_timeout(self, instance_id: str | int) -> None:
-        self._stop(instance_id, why=f"timeout of {self.timeout} s reached")
-        raise AirflowException(
-            f"Zuora workflow instance {instance_id} did not finish within {self.timeout} s; it was stopped"
+        return waiting.resume_from_event(
+            event, hook_factory=lambda: self.hook, log=self.log, timeout=self.timeout
         )
 
     def _stop(self, instance_id: str | int, *, why: str) -> None:

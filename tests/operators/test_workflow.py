@@ -1,0 +1,249 @@
+"""RunZuoraWorkflowOperator with a mocked hook: validation, XComs, retry-safety decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_zuora.operators.workflow import (
+    STATE_KEY,
+    RunZuoraWorkflowOperator,
+    ZuoraWorkflowInstanceLink,
+    coerce_parameters,
+    default_track_id,
+)
+
+RUNNING = {"id": 400, "name": "WF-396-00000003", "status": "Processing", "tasks": {"total": 2, "error": 0}}
+FINISHED = {**RUNNING, "status": "Finished", "tasks": {"total": 2, "success": 2, "error": 0}}
+FAILED = {**RUNNING, "status": "Finished", "tasks": {"total": 2, "success": 1, "error": 1}}
+STOPPED = {**RUNNING, "status": "Stopped"}
+
+
+class FakeStore:
+    """The task state store's get/set, in memory, recording every write."""
+
+    def __init__(self, initial: dict[str, Any] | None = None) -> None:
+        self.data = dict(initial or {})
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.data[key])) if key in self.data else default
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.data[key] = value
+        self.writes.append((key, json.loads(json.dumps(value))))
+
+
+def make_context(
+    store: FakeStore | None = None, *, run_id: str = "manual__2026-11-28T10:00:00+00:00"
+) -> dict:
+    ti = mock.MagicMock(dag_id="billing", task_id="run", run_id=run_id, try_number=1, map_index=-1)
+    ctx: dict[str, Any] = {"ti": ti}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def pushed(ctx: dict) -> dict[str, Any]:
+    return {c.kwargs["key"]: c.kwargs["value"] for c in ctx["ti"].xcom_push.call_args_list}
+
+
+@pytest.fixture
+def hook(mocker: Any) -> mock.MagicMock:
+    fake = mock.MagicMock(name="ZuoraHook")
+    fake.run_workflow.return_value = {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
+    fake.ui_url.return_value = "https://www.zuora.com/workflows/instance/400"
+    mocker.patch.object(RunZuoraWorkflowOperator, "hook", new_callable=mock.PropertyMock, return_value=fake)
+    return fake
+
+
+def op(**kwargs: Any) -> RunZuoraWorkflowOperator:
+    kwargs.setdefault("task_id", "run")
+    kwargs.setdefault("workflow_id", 396)
+    return RunZuoraWorkflowOperator(**kwargs)
+
+
+# ---------------------------------------------------------------- parse time
+@pytest.mark.parametrize("key", ["controller", "action", "id", "user_email", "user_token", "format"])
+def test_reserved_literal_key_fails_at_parse_time(key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        op(parameters={key: 1, "ok": 2})
+
+
+def test_templated_values_are_not_judged_at_parse_time() -> None:
+    task = op(parameters={"accountId": "{{ ti.xcom_pull('a') }}"})
+    assert task.parameters == {"accountId": "{{ ti.xcom_pull('a') }}"}
+
+
+@pytest.mark.parametrize(("field", "value"), [("poll_interval", 0), ("timeout", -1)])
+def test_bad_wait_settings_fail_at_parse_time(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        op(**{field: value})
+
+
+def test_template_fields_and_json_renderer() -> None:
+    assert set(RunZuoraWorkflowOperator.template_fields) == {
+        "workflow_id", "parameters", "idempotency_key", "track_id", "entity_ids", "org_ids", "zuora_conn_id",
+    }  # fmt: skip
+    assert RunZuoraWorkflowOperator.template_fields_renderers["parameters"] == "json"
+
+
+# ---------------------------------------------------------------- parameters
+def test_json_object_string_is_parsed_as_a_user_expects() -> None:
+    assert coerce_parameters('{"accountId": "A1", "n": 2}') == {"accountId": "A1", "n": 2}
+
+
+def test_none_means_no_parameters() -> None:
+    assert coerce_parameters(None) == {}
+
+
+@pytest.mark.parametrize("value", ["not json", "[1, 2]", 42])
+def test_non_dict_parameters_explain_native_rendering(value: Any) -> None:
+    with pytest.raises(ValueError, match="render_template_as_native_obj"):
+        coerce_parameters(value)
+
+
+def test_reserved_key_after_rendering_fails_without_retry_and_sends_nothing(hook: mock.MagicMock) -> None:
+    task = op(parameters='{"id": 5}')
+    with pytest.raises(AirflowFailException, match="'id'"):
+        task.execute(make_context(FakeStore()))
+    hook.run_workflow.assert_not_called()
+
+
+def test_bad_track_id_fails_without_retry(hook: mock.MagicMock) -> None:
+    with pytest.raises(AirflowFailException, match="track"):
+        op(track_id="a:b").execute(make_context(FakeStore()))
+    hook.run_workflow.assert_not_called()
+
+
+# ---------------------------------------------------------------- track id
+def test_default_track_id_is_valid_for_zuora_even_with_colons_and_plus() -> None:
+    ctx = make_context(run_id="manual__2026-11-28T10:00:00.123456+00:00")
+    track = default_track_id(ctx)  # type: ignore[arg-type]
+    assert len(track) <= 64
+    assert not set(track) & set(":;\"'")
+    assert track.endswith(".1")
+    assert "+00_00" in track
+
+
+def test_default_track_id_keeps_the_tail_of_long_ids() -> None:
+    ctx = make_context(run_id="scheduled__" + "x" * 100)
+    ctx["ti"].dag_id = "d" * 80
+    track = default_track_id(ctx)  # type: ignore[arg-type]
+    assert len(track) == 64 and track.endswith("x.1")
+
+
+# ---------------------------------------------------------------- submit
+def test_first_run_persists_key_before_the_call_and_instance_after(hook: mock.MagicMock) -> None:
+    store = FakeStore()
+    seen_at_call: list[Any] = []
+    hook.run_workflow.side_effect = lambda *a, **k: (
+        seen_at_call.append(store.get(STATE_KEY))
+        or {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
+    )
+    ctx = make_context(store)
+    result = op(parameters={"accountId": "A1"}).execute(ctx)
+
+    key = hook.run_workflow.call_args.kwargs["idempotency_key"]
+    assert seen_at_call == [{"idempotency_key": key, "workflow_id": 396}]
+    assert store.data[STATE_KEY] == {"idempotency_key": key, "workflow_id": 396, "instance_id": 400}
+    assert result["id"] == 400
+    assert hook.run_workflow.call_args.args == (396, {"accountId": "A1"})
+    xcoms = pushed(ctx)
+    assert xcoms["instance_id"] == 400
+    assert xcoms[ZuoraWorkflowInstanceLink().xcom_key] == "https://www.zuora.com/workflows/instance/400"
+
+
+def test_track_id_defaults_to_the_task_instance(hook: mock.MagicMock) -> None:
+    op().execute(make_context(FakeStore()))
+    assert hook.run_workflow.call_args.kwargs["track_id"].startswith("billing.run.manual__")
+
+
+def test_user_idempotency_key_wins(hook: mock.MagicMock) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "old", "workflow_id": 396}})
+    op(idempotency_key="mine-1").execute(make_context(store))
+    assert hook.run_workflow.call_args.kwargs["idempotency_key"] == "mine-1"
+
+
+def test_without_state_store_the_key_is_stable_per_try_and_a_warning_says_what_is_lost(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    op().execute(make_context(None))
+    op().execute(make_context(None))
+    keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
+    assert keys[0] == keys[1] and keys[0].startswith("airflow-")
+    assert "second Zuora run" in caplog.text
+
+
+# ---------------------------------------------------------------- retries
+def test_retry_after_crash_before_instance_was_recorded_replays_the_same_key(hook: mock.MagicMock) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
+    op().execute(make_context(store))
+    assert hook.run_workflow.call_args.kwargs["idempotency_key"] == "airflow-first"
+    assert store.data[STATE_KEY]["instance_id"] == 400
+
+
+def test_retry_with_a_changed_workflow_id_does_not_reuse_the_key(hook: mock.MagicMock) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 111}})
+    op().execute(make_context(store))
+    assert hook.run_workflow.call_args.kwargs["idempotency_key"] != "airflow-first"
+
+
+@pytest.mark.parametrize("state", [RUNNING, FINISHED])
+def test_retry_reattaches_to_a_running_or_succeeded_instance(hook: mock.MagicMock, state: dict) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "k1", "workflow_id": 396, "instance_id": 400}})
+    hook.get_workflow_instance.return_value = state
+    ctx = make_context(store)
+    result = op().execute(ctx)
+    hook.run_workflow.assert_not_called()
+    hook.get_workflow_instance.assert_called_once_with(400)
+    assert result == state
+    assert pushed(ctx)["instance_id"] == 400
+
+
+@pytest.mark.parametrize("state", [FAILED, STOPPED])
+def test_retry_after_a_failed_instance_runs_afresh_under_a_new_key(hook: mock.MagicMock, state: dict) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "k1", "workflow_id": 396, "instance_id": 399}})
+    hook.get_workflow_instance.return_value = state
+    op().execute(make_context(store))
+    hook.run_workflow.assert_called_once()
+    new_key = hook.run_workflow.call_args.kwargs["idempotency_key"]
+    assert new_key != "k1"
+    assert store.data[STATE_KEY] == {"idempotency_key": new_key, "workflow_id": 396, "instance_id": 400}
+
+
+# ---------------------------------------------------------------- stop
+def test_on_kill_stops_the_instance(hook: mock.MagicMock) -> None:
+    task = op()
+    task.execute(make_context(FakeStore()))
+    task.on_kill()
+    hook.stop_workflow_instance.assert_called_once_with(400)
+
+
+def test_on_kill_before_any_run_does_nothing(hook: mock.MagicMock) -> None:
+    op().on_kill()
+    hook.stop_workflow_instance.assert_not_called()
+
+
+def test_on_kill_logs_a_failed_stop_instead_of_raising(
+    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    task = op()
+    task.execute(make_context(FakeStore()))
+    hook.stop_workflow_instance.side_effect = AirflowException("boom")
+    task.on_kill()
+    assert "Could not stop Zuora workflow instance 400" in caplog.text
+
+
+def test_wait_timeout_stops_the_instance_then_fails(hook: mock.MagicMock, mocker: Any) -> None:
+    hook.get_workflow_instance.return_value = RUNNING
+    mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
+    clock = iter([0.0, 5.0, 11.0, 20.0])
+    mocker.patch("airflow_provider_zuora.operators.workflow.time.monotonic", side_effect=lambda: next(clock))
+    with pytest.raises(AirflowException, match=r"Timed out after 10 s .* it was stopped"):
+        op(wait_for_completion=True, timeout=10, poll_interval=1).execute(make_context(FakeStore()))
+    hook.stop_workflow_instance.assert_called_once_with(400)

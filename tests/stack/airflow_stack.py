@@ -1,0 +1,104 @@
+"""A small real Airflow for tests that need task processes: migrated DB, api-server, LocalExecutor.
+
+``dag.test(use_executor=True)`` sends each task to the LocalExecutor, whose supervisor runs it in
+a process of its own that talks to the execution API of a real ``airflow api-server``. So a test
+can SIGKILL a task process and watch Airflow retry it. Everything lives in a temporary
+AIRFLOW_HOME; DAG files come from ``tests/dags``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+RUNNER = Path(__file__).with_name("run_dag.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AirflowStack:
+    """An api-server on loopback over a fresh SQLite metadata DB in ``home``."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "tests" / "dags"),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "PYTHONPATH": str(REPO),
+            }
+        )
+        env.update(extra_env or {})
+        self.env = env
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> None:
+        subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True)
+        log = open(self.home / "api-server.log", "wb")  # noqa: SIM115 - closed with the process
+        self._server = subprocess.Popen(
+            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}/api/v2/monitor/health"
+        while time.monotonic() < deadline:
+            if self._server.poll() is not None:
+                raise RuntimeError(f"api-server exited: {(self.home / 'api-server.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("api-server did not become healthy")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.terminate()
+            try:
+                self._server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+            self._server = None
+
+    def start_dag(
+        self, dag_file: str, dag_id: str, conf: dict[str, Any], env: dict[str, str]
+    ) -> subprocess.Popen[str]:
+        """Run one DAG run through the LocalExecutor in a child process (see run_dag.py)."""
+        return subprocess.Popen(
+            [sys.executable, str(RUNNER), str(REPO / "tests" / "dags" / dag_file), dag_id, json.dumps(conf)],
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def result_of(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[dict[str, Any], str]:
+    """The JSON summary run_dag.py prints last, and the whole output (for assertion messages)."""
+    out, _ = proc.communicate(timeout=timeout)
+    for line in reversed(out.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :]), out
+    raise AssertionError(f"run_dag.py printed no result (exit {proc.returncode}):\n{out[-5000:]}")
