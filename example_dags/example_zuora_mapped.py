@@ -19,13 +19,13 @@ from airflow_provider_zuora.operators.workflow import RunZuoraWorkflowOperator
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["zuora", "example"],
-    params={"workflow_id": Param(1001, type=["integer", "string"], description="Zuora workflow to run")},
+    params={"workflow_id": Param(396, type=["integer", "string"], description="Zuora workflow to run")},
     doc_md=__doc__,
 )
 def example_zuora_mapped() -> None:
     @task
     def accounts_to_bill() -> list[dict[str, Any]]:
-        return [{"accountId": f"A-{n:05d}", "batch": "Batch1"} for n in range(1, 4)]
+        return [{"accountId": f"A-{n:05d}"} for n in range(1, 4)]
 
     RunZuoraWorkflowOperator.partial(
         task_id="run_per_account",

@@ -23,14 +23,14 @@ from airflow_provider_zuora.sensors.workflow import ZuoraWorkflowInstanceSensor
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["zuora", "example"],
-    params={"workflow_id": Param(1001, type=["integer", "string"], description="Zuora workflow to run")},
+    params={"workflow_id": Param(396, type=["integer", "string"], description="Zuora workflow to run")},
     doc_md=__doc__,
 )
 def example_zuora_workflow() -> None:
     @task
     def build_parameters(ds: str | None = None) -> dict[str, Any]:
-        """Whatever upstream work decides what Zuora should do: here, a fixed account and the run date."""
-        return {"accountId": "8a90a1b2c3d4e5f60123456789abcdef", "invoiceDate": ds}
+        """Whatever upstream work decides what Zuora should do: here, an account and a payment."""
+        return {"accountId": "8a90a1b2c3d4e5f60123456789abcdef", "paymentId": f"P-{ds or 'today'}"}
 
     run = RunZuoraWorkflowOperator(
         task_id="run_workflow",

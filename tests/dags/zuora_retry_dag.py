@@ -14,7 +14,7 @@ from airflow_provider_zuora.operators.workflow import RunZuoraWorkflowOperator
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"workflow_id": Param(1001, type=["integer", "string"])},
+    params={"workflow_id": Param(396, type=["integer", "string"])},
 )
 def zuora_retry_dag() -> None:
     RunZuoraWorkflowOperator(
