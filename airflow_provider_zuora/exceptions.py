@@ -36,7 +36,7 @@ class ZuoraApiError(ZuoraError):
         retry_after: float | None = None,
         body: Any = None,
     ) -> None:
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment] # an int, as HTTP gives it
         self.message = message
         self.request_id = request_id
         self.track_id = track_id

@@ -60,26 +60,36 @@ def default_track_id(context: Context) -> str:
 def coerce_parameters(value: Any) -> dict[str, Any]:
     """Turn the rendered ``parameters`` into the dict Zuora takes, or explain what is wrong.
 
-    A string holding a JSON object (what Jinja renders ``{{ ti.xcom_pull(...) }}`` to without
-    ``render_template_as_native_obj``) is parsed, as a user would expect.
+    Without ``render_template_as_native_obj``, Jinja renders ``{{ ti.xcom_pull(...) }}`` of a dict
+    to a string: a JSON object, or the dict's Python repr. Both are parsed back, as a user would
+    expect (``ast.literal_eval`` reads literals only, never runs code).
     """
     if value is None:
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ZuoraConfigError(
-                "parameters rendered to a string that is not a JSON object: "
-                f"{value[:80]!r}. Pass a dict or an XComArg, "
-                "or set render_template_as_native_obj=True on the DAG."
-            ) from None
+        value = _parse_object_string(value)
     if not isinstance(value, Mapping):
         raise ZuoraConfigError(
             f"parameters must be a dict of workflow input parameters, got {type(value).__name__}. "
             "Jinja renders to strings unless render_template_as_native_obj=True is set on the DAG."
         )
     return api.validate_parameters(dict(value))
+
+
+def _parse_object_string(text: str) -> Any:
+    import ast
+
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(parsed, Mapping):
+            return parsed
+    raise ZuoraConfigError(
+        f"parameters rendered to a string that is not a dict: {text[:80]!r}. Pass a dict or an "
+        "XComArg, or set render_template_as_native_obj=True on the DAG so Jinja gives Python objects."
+    )
 
 
 class RunZuoraWorkflowOperator(BaseOperator):

@@ -97,11 +97,21 @@ def test_json_object_string_is_parsed_as_a_user_expects() -> None:
     assert coerce_parameters('{"accountId": "A1", "n": 2}') == {"accountId": "A1", "n": 2}
 
 
+def test_python_repr_of_a_dict_is_parsed_too() -> None:
+    """What Jinja renders a pulled dict to without native rendering."""
+    assert coerce_parameters(str({"accountId": "A1", "ok": True})) == {"accountId": "A1", "ok": True}
+
+
+def test_python_repr_is_read_as_a_literal_never_run() -> None:
+    with pytest.raises(ValueError, match="render_template_as_native_obj"):
+        coerce_parameters("{'a': __import__('os').getcwd()}")
+
+
 def test_none_means_no_parameters() -> None:
     assert coerce_parameters(None) == {}
 
 
-@pytest.mark.parametrize("value", ["not json", "[1, 2]", 42])
+@pytest.mark.parametrize("value", ["not json", "[1, 2]", "['a']", 42])
 def test_non_dict_parameters_explain_native_rendering(value: Any) -> None:
     with pytest.raises(ValueError, match="render_template_as_native_obj"):
         coerce_parameters(value)

@@ -1,0 +1,374 @@
+"""The Zuora Workflow API without I/O: requests to send, answers to read, retry decisions.
+
+The sync transport (requests) and the async one (httpx) in the hook are thin shells around
+these functions, so URLs, headers, validation, error parsing and retry rules exist once.
+Cheap to import (no HTTP library): the operator validates parameters with it at parse time.
+
+Parameters policy (``validate_parameters``): keys must be strings and not reserved by Zuora;
+values must be JSON: ``str``, ``int``, finite ``float``, ``bool``, ``None``, lists/tuples and
+dicts of those. ``date`` becomes ``"YYYY-MM-DD"``, ``datetime`` ISO 8601 (``isoformat()``, with
+its offset when it has one), ``Decimal`` a string of its exact digits (``"125.50"``: no float
+rounding on money). Anything else is refused, naming the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_zuora import __version__
+from airflow_provider_zuora.exceptions import (
+    RETRYABLE_STATUS_CODES,
+    ZuoraApiError,
+    ZuoraAuthError,
+    ZuoraConfigError,
+    ZuoraTransportError,
+)
+
+RESERVED_PARAMETER_KEYS = frozenset({"controller", "action", "id", "user_email", "user_token", "format"})
+TRACK_ID_MAX = 64
+TRACK_ID_FORBIDDEN = frozenset(":;\"'")
+IDEMPOTENCY_KEY_MAX = 255
+TASKS_PAGE_LENGTH = 100  # Zuora's maximum for GET /workflows/tasks
+MAX_TASK_PAGES = 1000  # a guard against a server that never stops paging
+USER_AGENT = f"airflow-provider-zuora/{__version__}"
+#: Refresh a token this many seconds before Zuora says it expires.
+TOKEN_EXPIRY_MARGIN = 60.0
+#: The gateway's 401 bodies: bad credentials (never retried) vs a passing fault (retried).
+AUTH_ERROR_MESSAGE = "Authentication error"
+TRANSIENT_401_MESSAGE = "Failed to get user info"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call to make: ``path`` is relative to the base URL; ``retryable`` allows another try."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    retryable: bool = True
+
+
+# ------------------------------------------------------------------ validation
+def validate_parameter_keys(parameters: Mapping[Any, Any], *, field_name: str = "parameters") -> None:
+    """Refuse non-string and reserved top-level keys (cheap: the operator calls it at parse time)."""
+    for key in parameters:
+        if not isinstance(key, str):
+            raise ZuoraConfigError(f"{field_name} key {key!r} must be a string, got {type(key).__name__}")
+        if key in RESERVED_PARAMETER_KEYS:
+            raise ZuoraConfigError(
+                f"{field_name} key {key!r} is reserved by Zuora (reserved: "
+                f"{', '.join(sorted(RESERVED_PARAMETER_KEYS))}); rename it"
+            )
+
+
+def _to_json_value(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry")
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry")
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ZuoraConfigError(f"{where} has key {k!r}: keys must be strings")
+            out[k] = _to_json_value(v, f"{where}[{k!r}]")
+        return out
+    raise ZuoraConfigError(
+        f"{where} is a {type(value).__name__}, which cannot be sent as JSON "
+        "(use str, int, float, bool, None, list, dict, date, datetime or Decimal)"
+    )
+
+
+def validate_parameters(parameters: Mapping[Any, Any] | None) -> dict[str, Any]:
+    """Check a run's parameters and return them ready for JSON (see the module docstring)."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, Mapping):
+        raise ZuoraConfigError(f"parameters must be a dict, got {type(parameters).__name__}")
+    validate_parameter_keys(parameters)
+    return {key: _to_json_value(value, f"parameters key {key!r}") for key, value in parameters.items()}
+
+
+def validate_track_id(value: str | None) -> str | None:
+    """``Zuora-Track-Id``: at most 64 US-ASCII characters, none of ``: ; " '``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ZuoraConfigError(f"track_id must be a string, got {type(value).__name__}")
+    bad = sorted({c for c in value if c in TRACK_ID_FORBIDDEN or not 32 <= ord(c) < 127})
+    if bad or len(value) > TRACK_ID_MAX or not value:
+        why = f"has forbidden characters {bad}" if bad else f"is {len(value)} characters long"
+        raise ZuoraConfigError(
+            f"track_id {value[:80]!r} {why}: Zuora-Track-Id takes 1 to {TRACK_ID_MAX} printable US-ASCII "
+            "characters, none of : ; \" '"
+        )
+    return value
+
+
+def validate_idempotency_key(value: str | None) -> str | None:
+    """``Idempotency-Key``: a non-empty string of at most 255 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > IDEMPOTENCY_KEY_MAX:
+        raise ZuoraConfigError(
+            f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters, got {value!r:.80}"
+        )
+    if not value.isascii() or not value.isprintable():
+        raise ZuoraConfigError(
+            f"idempotency_key {value!r:.80} must be printable ASCII (it is an HTTP header)"
+        )
+    return value
+
+
+def normalize_id(value: Any, field_name: str) -> str:
+    """An id as Zuora accepts it in a path: int or str on the way in, a safe path segment out."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ZuoraConfigError(f"{field_name} must be an int or a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text or text.lower() in {"none", "null"}:
+        raise ZuoraConfigError(f"{field_name} is empty ({value!r}): did the upstream XCom exist?")
+    return quote(text, safe="")
+
+
+def _header_value(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.isascii() or any(c in text for c in "\r\n"):
+        raise ZuoraConfigError(f"{name} {text!r:.80} must be printable ASCII on one line")
+    return text
+
+
+# ------------------------------------------------------------------ requests
+def base_headers(*, entity_ids: str | None, org_ids: str | None, track_id: str | None) -> dict[str, str]:
+    """Headers every API call carries (the bearer token is added by the transport)."""
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
+    for name, value in (
+        ("Zuora-Entity-Ids", _header_value("entity_ids", entity_ids)),
+        ("Zuora-Org-Ids", _header_value("org_ids", org_ids)),
+        ("Zuora-Track-Id", validate_track_id(track_id)),
+    ):
+        if value is not None:
+            headers[name] = value
+    return headers
+
+
+def run_workflow_request(
+    workflow_id: int | str,
+    parameters: Mapping[str, Any] | None,
+    *,
+    idempotency_key: str | None = None,
+    headers: Mapping[str, str],
+) -> ApiRequest:
+    """``POST /workflows/{id}/run``: retried only with an ``Idempotency-Key`` (never two runs)."""
+    body = validate_parameters(parameters)
+    all_headers = {**headers, "Content-Type": "application/json"}
+    key = validate_idempotency_key(idempotency_key)
+    if key is not None:
+        all_headers["Idempotency-Key"] = key
+    path = f"/workflows/{normalize_id(workflow_id, 'workflow_id')}/run"
+    return ApiRequest("POST", path, json=body, headers=all_headers, retryable=key is not None)
+
+
+def get_instance_request(instance_id: int | str, headers: Mapping[str, str]) -> ApiRequest:
+    return ApiRequest(
+        "GET", f"/workflows/workflow_runs/{normalize_id(instance_id, 'instance_id')}", headers=dict(headers)
+    )
+
+
+def stop_instance_request(instance_id: int | str, headers: Mapping[str, str]) -> ApiRequest:
+    """``PUT .../stop``: stopping twice is harmless, so it may be retried."""
+    path = f"/workflows/workflow_runs/{normalize_id(instance_id, 'instance_id')}/stop"
+    return ApiRequest("PUT", path, headers=dict(headers))
+
+
+def list_tasks_request(instance_id: int | str, page: int, headers: Mapping[str, str]) -> ApiRequest:
+    """One page of a run's tasks (``workflow_id`` is the *run* id here, per Zuora's examples)."""
+    params = {
+        "workflow_id": str(instance_id).strip(),
+        "instance": "true",
+        "page": page,
+        "page_length": TASKS_PAGE_LENGTH,
+    }
+    normalize_id(instance_id, "instance_id")
+    return ApiRequest("GET", "/workflows/tasks", params=params, headers=dict(headers))
+
+
+def get_workflow_request(workflow_id: int | str, headers: Mapping[str, str]) -> ApiRequest:
+    return ApiRequest("GET", f"/workflows/{normalize_id(workflow_id, 'workflow_id')}", headers=dict(headers))
+
+
+def list_workflows_request(headers: Mapping[str, str], *, page: int = 1, page_length: int = 1) -> ApiRequest:
+    return ApiRequest(
+        "GET", "/workflows", params={"page": page, "page_length": page_length}, headers=dict(headers)
+    )
+
+
+def token_form(client_id: str, client_secret: str) -> dict[str, str]:
+    """The form of ``POST /oauth/token`` (sent form-encoded, with no Authorization header)."""
+    return {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
+
+
+# ------------------------------------------------------------------ responses
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def error_message(body: Any, text: str) -> str:
+    """Read Zuora's error shapes (``errors[].title``, ``reasons[].message``, ``message``), else raw text."""
+    if isinstance(body, Mapping):
+        parts: list[str] = []
+        for item in body.get("errors") or []:
+            if isinstance(item, Mapping):
+                parts.append(str(item.get("title") or item.get("detail") or item.get("code") or item))
+        for item in body.get("reasons") or []:
+            if isinstance(item, Mapping):
+                code = item.get("code")
+                msg = str(item.get("message") or "")
+                parts.append(f"{msg} (code {code})" if code is not None and msg else msg or str(code))
+        if not parts and body.get("message"):
+            parts.append(str(body["message"]))
+        if parts:
+            return "; ".join(p for p in parts if p)
+    snippet = text.strip()
+    return snippet[:500] if snippet else "(empty body)"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
+    raw = _header(headers, "Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def api_error(
+    status: int, headers: Mapping[str, str], text: str, *, token_call: bool = False
+) -> ZuoraApiError:
+    """The typed error for a non-2xx answer. A 401 ``Authentication error`` is ``ZuoraAuthError``."""
+    body = _decode(text)
+    message = error_message(body, text)
+    kwargs: dict[str, Any] = {
+        "request_id": _header(headers, "Zuora-Request-Id"),
+        "track_id": _header(headers, "Zuora-Track-Id"),
+        "retry_after": retry_after_seconds(headers),
+        "body": body if body is not None else text[:2000],
+    }
+    lowered = message.lower()
+    bad_credentials = token_call or AUTH_ERROR_MESSAGE.lower() in lowered
+    if status == 401 and bad_credentials and TRANSIENT_401_MESSAGE.lower() not in lowered:
+        return ZuoraAuthError(status, message, **kwargs)
+    return ZuoraApiError(status, message, **kwargs)
+
+
+def read_response(status: int, headers: Mapping[str, str], text: str, *, token_call: bool = False) -> Any:
+    """The decoded JSON body of a 2xx answer; raise the typed error otherwise."""
+    if 200 <= status < 300:
+        body = _decode(text)
+        if body is None and text.strip():
+            raise ZuoraApiError(
+                status, f"Zuora answered {status} with a body that is not JSON: {text[:200]!r}"
+            )
+        return body
+    raise api_error(status, headers, text, token_call=token_call)
+
+
+def read_token(body: Any) -> tuple[str, float]:
+    """``(access_token, expires_in seconds)`` from the token answer."""
+    if not isinstance(body, Mapping) or not body.get("access_token"):
+        raise ZuoraApiError(200, "Zuora's token answer has no access_token")
+    try:
+        expires_in = float(body.get("expires_in", 3599))
+    except (TypeError, ValueError):
+        expires_in = 3599.0
+    return str(body["access_token"]), expires_in
+
+
+def token_lifetime(expires_in: float) -> float:
+    """How long to reuse a token: until ``TOKEN_EXPIRY_MARGIN`` (or 10 % for short ones) before it ends."""
+    return max(0.0, expires_in - min(TOKEN_EXPIRY_MARGIN, expires_in * 0.1))
+
+
+def next_page(body: Any, page: int) -> int | None:
+    """The page after ``page`` when ``pagination.next_page`` says there is one."""
+    pagination = body.get("pagination") if isinstance(body, Mapping) else None
+    if not isinstance(pagination, Mapping) or not pagination.get("next_page"):
+        return None
+    return page + 1
+
+
+# ------------------------------------------------------------------ retries
+def is_auth_refresh(error: BaseException) -> bool:
+    """A 401 on an API call (not bad credentials): refresh the token and try once more."""
+    return (
+        isinstance(error, ZuoraApiError)
+        and not isinstance(error, ZuoraAuthError)
+        and error.status_code == 401
+    )
+
+
+def should_retry(request: ApiRequest, error: BaseException) -> bool:
+    """429/5xx/network errors are retried, never other 4xx, never an un-keyed run call."""
+    if not request.retryable:
+        return False
+    if isinstance(error, ZuoraTransportError):
+        return True
+    if isinstance(error, ZuoraAuthError):
+        return False
+    if isinstance(error, ZuoraApiError):
+        return error.status_code in RETRYABLE_STATUS_CODES or (
+            error.status_code == 401 and TRANSIENT_401_MESSAGE.lower() in error.message.lower()
+        )
+    return False
+
+
+def backoff_seconds(attempt: int, error: BaseException | None, *, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter; ``Retry-After`` wins, capped at ``cap``."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), cap)
+    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))  # noqa: S311 - jitter, not crypto
