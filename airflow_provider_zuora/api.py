@@ -42,8 +42,7 @@ MAX_TASK_PAGES = 1000  # a guard against a server that never stops paging
 USER_AGENT = f"airflow-provider-zuora/{__version__}"
 #: Refresh a token this many seconds before Zuora says it expires.
 TOKEN_EXPIRY_MARGIN = 60.0
-#: The gateway's 401 bodies: bad credentials (never retried) vs a passing fault (retried).
-AUTH_ERROR_MESSAGE = "Authentication error"
+#: The gateway's 401 body for a passing fault (retried); "Authentication error" means what it says.
 TRANSIENT_401_MESSAGE = "Failed to get user info"
 
 
@@ -289,7 +288,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = No
 def api_error(
     status: int, headers: Mapping[str, str], text: str, *, token_call: bool = False
 ) -> ZuoraApiError:
-    """The typed error for a non-2xx answer. A 401 ``Authentication error`` is ``ZuoraAuthError``."""
+    """The typed error for a non-2xx answer; a 401 from the token call is ``ZuoraAuthError``."""
     body = _decode(text)
     message = error_message(body, text)
     kwargs: dict[str, Any] = {
@@ -298,9 +297,9 @@ def api_error(
         "retry_after": retry_after_seconds(headers),
         "body": body if body is not None else text[:2000],
     }
-    lowered = message.lower()
-    bad_credentials = token_call or AUTH_ERROR_MESSAGE.lower() in lowered
-    if status == 401 and bad_credentials and TRANSIENT_401_MESSAGE.lower() not in lowered:
+    # On the token call a 401 means bad credentials (unless the gateway says it is passing). On an API
+    # call it usually means the token died: the transport refreshes it once (``is_auth_refresh``).
+    if status == 401 and token_call and TRANSIENT_401_MESSAGE.lower() not in message.lower():
         return ZuoraAuthError(status, message, **kwargs)
     return ZuoraApiError(status, message, **kwargs)
 

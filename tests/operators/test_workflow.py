@@ -180,13 +180,13 @@ def test_user_idempotency_key_wins(hook: mock.MagicMock) -> None:
 
 
 def test_without_state_store_the_key_is_stable_per_try_and_a_warning_says_what_is_lost(
-    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
 ) -> None:
     op().execute(make_context(None))
     op().execute(make_context(None))
     keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
     assert keys[0] == keys[1] and keys[0].startswith("airflow-")
-    assert "second Zuora run" in caplog.text
+    assert "second Zuora run" in capfd.readouterr().out
 
 
 # ---------------------------------------------------------------- retries
@@ -240,13 +240,13 @@ def test_on_kill_before_any_run_does_nothing(hook: mock.MagicMock) -> None:
 
 
 def test_on_kill_logs_a_failed_stop_instead_of_raising(
-    hook: mock.MagicMock, caplog: pytest.LogCaptureFixture
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
 ) -> None:
     task = op()
     task.execute(make_context(FakeStore()))
     hook.stop_workflow_instance.side_effect = AirflowException("boom")
     task.on_kill()
-    assert "Could not stop Zuora workflow instance 400" in caplog.text
+    assert "Could not stop Zuora workflow instance 400" in capfd.readouterr().out
 
 
 def test_wait_timeout_stops_the_instance_then_fails(hook: mock.MagicMock, mocker: Any) -> None:
@@ -256,4 +256,4 @@ def test_wait_timeout_stops_the_instance_then_fails(hook: mock.MagicMock, mocker
     mocker.patch("airflow_provider_zuora.operators.workflow.time.monotonic", side_effect=lambda: next(clock))
     with pytest.raises(AirflowException, match=r"Timed out after 10 s .* it was stopped"):
         op(wait_for_completion=True, timeout=10, poll_interval=1).execute(make_context(FakeStore()))
-    hook.stop_workflow_instance.assert_called_once_with(400)
+    hook.stop_workflow_instance.assert_called_once_with("400")
