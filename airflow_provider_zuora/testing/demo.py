@@ -88,7 +88,8 @@ def _print_summary(state: str, instances: list[dict[str, Any]], emu: Any, line: 
 
 
 def main() -> int:
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / ".airflow")
+    # A home of its own: the test suite's metadata DB (in AIRFLOW_HOME) configures other DAG bundles.
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.cwd() / ".airflow") / "demo"
     return run_demo(home)
 
 
