@@ -14,6 +14,7 @@ rounding on money). Anything else is refused, naming the key.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import math
 import random
@@ -39,6 +40,7 @@ TRACK_ID_FORBIDDEN = frozenset(":;\"'")
 IDEMPOTENCY_KEY_MAX = 255
 TASKS_PAGE_LENGTH = 100  # Zuora's maximum for GET /workflows/tasks
 MAX_TASK_PAGES = 1000  # a guard against a server that never stops paging
+GZIP_REQUEST_MIN_BYTES = 1024  # request bodies larger than this are sent gzip-compressed
 USER_AGENT = f"airflow-provider-zuora/{__version__}"
 #: Refresh a token this many seconds before Zuora says it expires.
 TOKEN_EXPIRY_MARGIN = 60.0
@@ -226,6 +228,16 @@ def list_workflows_request(headers: Mapping[str, str], *, page: int = 1, page_le
     return ApiRequest(
         "GET", "/workflows", params={"page": page, "page_length": page_length}, headers=dict(headers)
     )
+
+
+def encode_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
+    """A JSON body as bytes, gzip-compressed (``Content-Encoding: gzip``) when over 1 KiB."""
+    if body is None:
+        return None, {}
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    if len(raw) <= GZIP_REQUEST_MIN_BYTES:
+        return raw, {}
+    return gzip.compress(raw, mtime=0), {"Content-Encoding": "gzip"}
 
 
 def token_form(client_id: str, client_secret: str) -> dict[str, str]:

@@ -105,7 +105,9 @@ def format_failed_task(task: Mapping[str, Any]) -> str:
     return line
 
 
-def failure_message(outcome: InstanceOutcome, tasks: Iterable[Mapping[str, Any]] = (), *, limit: int = 3) -> str:
+def failure_message(
+    outcome: InstanceOutcome, tasks: Iterable[Mapping[str, Any]] = (), *, limit: int = 3
+) -> str:
     """The exception text for a failed instance: the verdict and the first failed tasks."""
     lines = [format_failed_task(t) for t in tasks]
     if not lines:

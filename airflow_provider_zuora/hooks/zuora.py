@@ -321,12 +321,13 @@ class ZuoraHook(BaseHook):
         return token, api.token_lifetime(expires_in)
 
     def _send_once(self, request: api.ApiRequest) -> Any:
+        body, encoding = api.encode_body(request.json)
         key = self.config.token_key
         token = TOKENS.get(key, self._fetch_token)
         for refreshed in (False, True):
-            headers = {**request.headers, "Authorization": f"Bearer {token}"}
+            headers = {**request.headers, **encoding, "Authorization": f"Bearer {token}"}
             answer = self._http(
-                request.method, request.path, params=request.params, json=request.json, headers=headers
+                request.method, request.path, params=request.params, data=body, headers=headers
             )
             try:
                 return api.read_response(*answer)
@@ -383,12 +384,13 @@ class ZuoraHook(BaseHook):
         return token, api.token_lifetime(expires_in)
 
     async def _asend_once(self, request: api.ApiRequest) -> Any:
+        body, encoding = api.encode_body(request.json)
         key = (await self.aconfig()).token_key
         token = await TOKENS.aget(key, self._afetch_token)
         for refreshed in (False, True):
-            headers = {**request.headers, "Authorization": f"Bearer {token}"}
+            headers = {**request.headers, **encoding, "Authorization": f"Bearer {token}"}
             answer = await self._ahttp(
-                request.method, request.path, params=request.params, json=request.json, headers=headers
+                request.method, request.path, params=request.params, content=body, headers=headers
             )
             try:
                 return api.read_response(*answer)

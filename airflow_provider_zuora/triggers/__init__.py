@@ -1,0 +1,1 @@
+"""Triggers of the Zuora provider (run in the triggerer)."""

@@ -1,0 +1,181 @@
+"""ZuoraWorkflowInstanceTrigger: wait for a workflow instance in the triggerer, holding no worker slot.
+
+Serves the sensor and the operator's ``wait_for_completion`` with ``deferrable=True``. It keeps no
+state that correctness depends on: a restart (here or on another triggerer) polls afresh. All
+triggers of one connection in a process share the hook's OAuth token and HTTP connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_zuora import waiting
+from airflow_provider_zuora.exceptions import ZuoraError
+from airflow_provider_zuora.status import Verdict, evaluate_instance
+
+if TYPE_CHECKING:
+    from airflow_provider_zuora.hooks.zuora import ZuoraHook
+
+CLASSPATH = "airflow_provider_zuora.triggers.workflow.ZuoraWorkflowInstanceTrigger"
+# Transient errors in a row: log the first, then one in this many, and the recovery.
+_LOG_EVERY = 10
+# on_kill's own bound on the stop call (Airflow gives it ``[triggerer] on_kill_timeout``, 30 s).
+_STOP_TIMEOUT = 20.0
+
+
+class ZuoraWorkflowInstanceTrigger(BaseTrigger):
+    """Poll a workflow instance until it is done or ``end_time`` passes; fire one event.
+
+    :param instance_id: the workflow instance (run) id.
+    :param zuora_conn_id: the Zuora connection.
+    :param poll_interval: seconds between polls (a fixed cadence, not sleep-after-poll).
+    :param end_time: Unix time at which to give up with a ``timeout`` event; None waits for ever.
+    :param fail_on_task_errors: ``Finished`` with failed tasks is a failure.
+
+    Events (see :mod:`airflow_provider_zuora.waiting`): ``success`` with the final state,
+    ``failed`` with the reason and the failed tasks, ``error`` for a permanent API error
+    (401/403/404), ``timeout`` with the last state. Transient errors (429, 5xx, network) are
+    retried at the next poll.
+    """
+
+    def __init__(
+        self,
+        instance_id: int | str,
+        zuora_conn_id: str = "zuora_default",
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        fail_on_task_errors: bool = True,
+    ) -> None:
+        super().__init__()
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        self.instance_id = waiting.normalize_instance_id(instance_id)
+        self.zuora_conn_id = zuora_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+        self.fail_on_task_errors = bool(fail_on_task_errors)
+        self._hook: ZuoraHook | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            CLASSPATH,
+            {
+                "instance_id": self.instance_id,
+                "zuora_conn_id": self.zuora_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "fail_on_task_errors": self.fail_on_task_errors,
+            },
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZuoraWorkflowInstanceTrigger):
+            return NotImplemented
+        return self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.serialize(), sort_keys=True))
+
+    @property
+    def hook(self) -> ZuoraHook:
+        if self._hook is None:
+            from airflow_provider_zuora.hooks.zuora import ZuoraHook
+
+            self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
+        return self._hook
+
+    def _first_delay(self) -> float:
+        """Spread triggers over the poll interval so a thousand of them do not poll in one burst.
+
+        The instance was checked just before deferring, so the first poll may wait.
+        """
+        return self.poll_interval * (zlib.crc32(self.instance_id.encode()) % 1000) / 1000
+
+    def _event(self, status: str, state: dict[str, Any] | None, message: str, **extra: Any) -> TriggerEvent:
+        payload = {"status": status, "instance_id": self.instance_id, "state": state, "message": message}
+        return TriggerEvent({**payload, **extra})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self.hook
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + self._first_delay()
+        last_status: str | None = None
+        state: dict[str, Any] | None = None
+        errors = 0
+        while True:
+            if self.end_time is not None:
+                next_poll = min(next_poll, loop.time() + max(0.0, self.end_time - time.time()))
+            await asyncio.sleep(max(0.0, next_poll - loop.time()))
+            next_poll = max(next_poll + self.poll_interval, loop.time())
+            try:
+                state = await hook.aget_workflow_instance(self.instance_id)
+            except ZuoraError as exc:
+                if not waiting.is_transient(exc):
+                    message = waiting.permanent_error_message(
+                        exc, self.instance_id, conn_id=self.zuora_conn_id
+                    )
+                    yield self._event(waiting.ERROR, state, message)
+                    return
+                errors += 1
+                if errors % _LOG_EVERY == 1:
+                    self.log.warning(
+                        "Transient error %d polling Zuora workflow instance %s (will retry): %s",
+                        errors,
+                        self.instance_id,
+                        exc,
+                    )
+            else:
+                if errors:
+                    self.log.info(
+                        "Polling instance %s works again after %d error(s)", self.instance_id, errors
+                    )
+                    errors = 0
+                outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+                if outcome.status != last_status:
+                    self.log.info("%s", waiting.status_line(state, outcome))
+                    last_status = outcome.status
+                if outcome.verdict is Verdict.SUCCEEDED:
+                    yield self._event(waiting.SUCCESS, state, outcome.reason)
+                    return
+                if outcome.verdict is Verdict.FAILED:
+                    tasks = await self._tasks() if outcome.task_errors else []
+                    message, failed, count = waiting.failure_report(outcome, tasks)
+                    yield self._event(
+                        waiting.FAILED, state, message, failed_tasks=failed, failed_task_count=count
+                    )
+                    return
+            if self.end_time is not None and time.time() >= self.end_time:
+                yield self._event(
+                    waiting.TIMEOUT, state, f"Zuora workflow instance {self.instance_id} timed out"
+                )
+                return
+
+    async def _tasks(self) -> list[dict[str, Any]]:
+        """The instance's tasks, to say why it failed; best effort, as in the sync path."""
+        try:
+            return await self.hook.aget_workflow_instance_tasks(self.instance_id)
+        except ZuoraError as exc:
+            self.log.warning("Could not list the tasks of instance %s: %s", self.instance_id, exc)
+            return []
+
+    async def on_kill(self) -> None:
+        """The user marked the deferred task failed or success, or cleared it: stop the instance."""
+        try:
+            await asyncio.wait_for(self.hook.astop_workflow_instance(self.instance_id), _STOP_TIMEOUT)
+        except (ZuoraError, TimeoutError) as exc:
+            self.log.error("Could not stop Zuora workflow instance %s: %s", self.instance_id, exc)
+            return
+        self.log.info("Stopped Zuora workflow instance %s: the deferred task was killed", self.instance_id)
+
+    async def cleanup(self) -> None:
+        """Release this trigger's hold on the shared HTTP clients."""
+        if self._hook is not None:
+            hook, self._hook = self._hook, None
+            await hook.aclose()
