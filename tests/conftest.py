@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Dogfood the fixtures DAG authors use (zuora_emulator & co.).
+pytest_plugins = ["airflow_provider_zuora.testing.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 _BUNDLES = [
     {

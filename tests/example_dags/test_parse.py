@@ -15,7 +15,9 @@ def test_example_dags_parse_without_errors_or_warnings() -> None:
         bag = DagBag(dag_folder=str(REPO / "example_dags"))
     assert bag.import_errors == {}
     assert bag.captured_warnings == {}
-    ours = [w for w in caught if "airflow_provider_zuora" in str(w.filename) or "example_dags" in str(w.filename)]
+    ours = [
+        w for w in caught if "airflow_provider_zuora" in str(w.filename) or "example_dags" in str(w.filename)
+    ]
     assert ours == []
     assert set(bag.dags) == {"example_zuora_workflow", "example_zuora_mapped"}
     run = bag.dags["example_zuora_workflow"].get_task("run_workflow")

@@ -1,7 +1,7 @@
 """Fixtures for the emulator's own tests: the plugin's fixtures, plus a small HTTP client.
 
-The plugin's fixtures are imported (not loaded with ``pytest_plugins``, which only a root
-conftest may do): one emulator per session, fresh state per test.
+The plugin's fixtures come from the root conftest's ``pytest_plugins``: one emulator per
+session, fresh state per test.
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ import httpx
 import pytest
 
 from airflow_provider_zuora.testing.emulator import ZuoraEmulator
-from airflow_provider_zuora.testing.pytest_plugin import (  # noqa: F401 - fixtures
-    zuora_emulator,
-    zuora_emulator_session,
-    zuora_emulator_workflows,
-)
 
 CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = "emulator-client-secret"
@@ -70,7 +65,7 @@ class Api:
 
 
 @pytest.fixture
-def emu(zuora_emulator: ZuoraEmulator) -> ZuoraEmulator:  # noqa: F811 - the imported fixture
+def emu(zuora_emulator: ZuoraEmulator) -> ZuoraEmulator:
     return zuora_emulator
 
 
