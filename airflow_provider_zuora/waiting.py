@@ -6,20 +6,20 @@ the I/O around it, once, for every caller:
 - ``normalize_instance_id(value, field="instance_id") -> str``: validate an id before any request.
 - ``is_transient(exc) -> bool``: 429/5xx/network errors (worth another poll) vs the rest.
 - ``permanent_error_message(exc, instance_id, *, conn_id=None) -> str``: what a 401/403/404 means.
-- ``poll_instance(hook, instance_id, *, fail_on_task_errors, last_status, log)
+- ``poll_instance(hook, instance_id, *, fail_on_task_errors, last_status, log, conn_id=None)
   -> tuple[InstanceOutcome, dict]``: one GET; logs a status change once. Permanent API errors raise
   ``AirflowFailException``; transient ones propagate unchanged (see ``is_transient``).
 - ``finish(hook, outcome, state, *, log) -> dict``: a done instance; returns the state on success,
   else logs each failed task and raises ``ZuoraWorkflowFailed``.
-- ``check_once(hook, instance_id, *, fail_on_task_errors, log) -> dict | None``: the check before
-  deferring: the final state of an instance already done, None when it is still running (or the
-  check hit a transient error: the trigger will retry).
+- ``check_once(hook, instance_id, *, fail_on_task_errors, log, conn_id=None) -> dict | None``: the
+  check before deferring: the final state of an instance already done, None when it is still
+  running (or the check hit a transient error: the trigger will retry).
 - ``stop_after_timeout(hook, instance_id, *, status, timeout, stop, log) -> str``: best-effort stop,
   returns the timeout message.
-- ``failure_report(outcome, tasks) -> tuple[str, list[dict], int]``: message, failed tasks (trimmed
-  for a trigger event), number of failed tasks.
 - ``resume_from_event(event, *, hook_factory, log, timeout=None, stop_on_timeout=True,
   timeout_error=ZuoraWaitTimeout) -> dict``: a deferred task's resume; the same messages as the sync path.
+- For the trigger: ``status_line(state, outcome) -> str``, ``failure_report(outcome, tasks)
+  -> tuple[str, list[dict], int]`` (message, failed tasks trimmed for an event, their count).
 
 Trigger events are dicts with ``status`` one of ``success``, ``failed``, ``error``, ``timeout``
 and ``instance_id``; ``state`` (the last instance state, may be None), ``message``; ``failed``

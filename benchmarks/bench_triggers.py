@@ -13,18 +13,20 @@ count), CPU per poll (process CPU time / polls), peak RSS growth over the phase'
 imports), and lateness (poll-to-poll gap of each waiter minus the interval, as % of it).
 Targets (issue 5): one token; CPU per poll <= 1.5x the floor; < 50 MB; polls <= 10% late.
 
-Usage: ``python benchmarks/bench_triggers.py [--n 1000] [--seconds 20] [--interval 1]``.
+Usage: ``python benchmarks/bench_triggers.py [--n 1000] [--seconds 20] [--intervals 1 5]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections import defaultdict
@@ -37,22 +39,34 @@ WORKFLOW_ID = 7001
 
 
 # ---------------------------------------------------------------- child side
-class Recorder:
-    """Poll start times per instance, and the CPU/poll count at the end of the warm-up."""
+class Window:
+    """The measured stretch: polls and CPU between ``start`` and ``end`` (monotonic clock)."""
 
-    def __init__(self, warmup_until: float) -> None:
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
         self.starts: dict[str, list[float]] = defaultdict(list)
-        self.polls_after_warmup = 0
-        self.warmup_until = warmup_until
-        self.cpu_at_warmup: float | None = None
+        self.cpu = [0.0, 0.0]
 
     def poll(self, instance_id: str) -> None:
-        now = time.monotonic()
-        self.starts[instance_id].append(now)
-        if now >= self.warmup_until:
-            if self.cpu_at_warmup is None:
-                self.cpu_at_warmup = time.process_time()
-            self.polls_after_warmup += 1
+        self.starts[instance_id].append(time.monotonic())
+
+    async def measure_cpu(self) -> None:
+        await asyncio.sleep(self.start - time.monotonic())
+        self.cpu[0] = time.process_time()
+        await asyncio.sleep(self.end - time.monotonic())
+        self.cpu[1] = time.process_time()
+
+    def polls(self) -> int:
+        return sum(self.start <= t < self.end for times in self.starts.values() for t in times)
+
+    def lateness(self, interval: float) -> list[float]:
+        """Each gap between two polls of one waiter, past the interval, as a fraction of it."""
+        return [
+            max(0.0, b - a - interval) / interval
+            for times in self.starts.values()
+            for a, b in itertools.pairwise(times)
+            if self.start <= a < self.end
+        ]
 
 
 async def _rss_sampler(peak: list[int], stop: asyncio.Event) -> None:
@@ -65,31 +79,27 @@ async def _rss_sampler(peak: list[int], stop: asyncio.Event) -> None:
 
 
 def _offset(instance_id: str, interval: float) -> float:
+    """The triggers' own spread of first polls (and here, of last polls too)."""
     return interval * (zlib.crc32(instance_id.encode()) % 1000) / 1000
 
 
-async def _floor(args: argparse.Namespace, ids: list[str], rec: Recorder, end: float) -> None:
+async def _floor(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     import httpx
 
-    conn = json.loads(args.conn)
-    async with httpx.AsyncClient(base_url=args.base_url, limits=httpx.Limits(max_connections=100)) as client:
-        token = (
-            await client.post(
-                "/oauth/token",
-                data={"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"},
-            )
-        ).json()["access_token"]
+    conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
+    form = {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
+    limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)  # as the hook's pool
+    async with httpx.AsyncClient(base_url=args.base_url, limits=limits) as client:
+        token = (await client.post("/oauth/token", data=form)).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        loop = asyncio.get_running_loop()
 
         async def waiter(instance_id: str) -> None:
-            next_poll = loop.time() + _offset(instance_id, args.interval)
-            while True:
-                await asyncio.sleep(max(0.0, next_poll - loop.time()))
-                next_poll = max(next_poll + args.interval, loop.time())
-                if time.time() >= end:
-                    return
-                rec.poll(instance_id)
+            next_poll = time.monotonic() + _offset(instance_id, args.interval)
+            stop_at = win.end + args.interval + _offset(instance_id, args.interval)
+            while next_poll < stop_at:
+                await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
+                next_poll = max(next_poll + args.interval, time.monotonic())
+                win.poll(instance_id)
                 response = await client.get(f"/workflows/workflow_runs/{instance_id}", headers=headers)
                 response.raise_for_status()
                 response.json()
@@ -97,19 +107,23 @@ async def _floor(args: argparse.Namespace, ids: list[str], rec: Recorder, end: f
         await asyncio.gather(*(waiter(i) for i in ids))
 
 
-async def _triggers(args: argparse.Namespace, ids: list[str], rec: Recorder, end: float) -> None:
+async def _triggers(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
     from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
 
     original = ZuoraHook.aget_workflow_instance
 
     async def recorded(self: Any, instance_id: Any) -> Any:
-        rec.poll(str(instance_id))
+        win.poll(str(instance_id))
         return await original(self, instance_id)
 
     ZuoraHook.aget_workflow_instance = recorded  # type: ignore[method-assign]
+    wall_end = time.time() + (win.end - time.monotonic()) + args.interval
     triggers = [
-        ZuoraWorkflowInstanceTrigger(instance_id=i, poll_interval=args.interval, end_time=end) for i in ids
+        ZuoraWorkflowInstanceTrigger(
+            instance_id=i, poll_interval=args.interval, end_time=wall_end + _offset(i, args.interval)
+        )
+        for i in ids
     ]
 
     async def run_one(trigger: ZuoraWorkflowInstanceTrigger) -> str:
@@ -121,50 +135,43 @@ async def _triggers(args: argparse.Namespace, ids: list[str], rec: Recorder, end
             await trigger.cleanup()
 
     results = await asyncio.gather(*(run_one(t) for t in triggers))
-    bad = [r for r in results if r != "timeout"]
-    if bad:
-        raise SystemExit(f"unexpected trigger events: {sorted(set(bad))}")
+    if set(results) != {"timeout"}:
+        raise SystemExit(f"unexpected trigger events: {sorted(set(results))}")
 
 
 def child(args: argparse.Namespace) -> None:
     import psutil
 
-    os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"] = args.conn
     ids = Path(args.ids).read_text().split()
-    if args.phase == "triggers":  # imports count as start-up, not as the thousand waits' memory
-        import airflow_provider_zuora.hooks.zuora  # noqa: F401
+    if args.phase == "triggers":  # imports are start-up, not the thousand waits' memory
+        import airflow_provider_zuora.hooks.zuora
         import airflow_provider_zuora.triggers.workflow  # noqa: F401
     else:
         import httpx  # noqa: F401
     base_rss = psutil.Process().memory_info().rss
-    start = time.monotonic()
-    rec = Recorder(warmup_until=start + WARMUP)
-    end = time.time() + args.seconds
+    start = time.monotonic() + WARMUP
+    win = Window(start, start + args.seconds)
     peak = [base_rss]
 
     async def main() -> None:
         stop = asyncio.Event()
         sampler = asyncio.create_task(_rss_sampler(peak, stop))
-        await (_floor if args.phase == "floor" else _triggers)(args, ids, rec, end)
+        cpu = asyncio.create_task(win.measure_cpu())
+        await (_floor if args.phase == "floor" else _triggers)(args, ids, win)
+        await cpu
         stop.set()
         await sampler
 
     asyncio.run(main())
-    cpu = time.process_time() - (rec.cpu_at_warmup or 0.0)
-    lateness = [
-        max(0.0, b - a - args.interval) / args.interval
-        for times in rec.starts.values()
-        for a, b in zip(times, times[1:])
-        if a >= start + WARMUP
-    ]
+    lateness = sorted(win.lateness(args.interval))
     print(
         json.dumps(
             {
-                "polls": rec.polls_after_warmup,
-                "cpu_s": cpu,
+                "polls": win.polls(),
+                "cpu_s": win.cpu[1] - win.cpu[0],
                 "rss_growth_mb": (peak[0] - base_rss) / 2**20,
                 "late_median": statistics.median(lateness) if lateness else 0.0,
-                "late_p99": sorted(lateness)[int(0.99 * (len(lateness) - 1))] if lateness else 0.0,
+                "late_p99": lateness[int(0.99 * (len(lateness) - 1))] if lateness else 0.0,
                 "late_max": max(lateness, default=0.0),
             }
         )
@@ -172,62 +179,70 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- parent side
+def run_scenario(
+    emu: Any, ids_file: Path, n: int, interval: float, seconds: float
+) -> dict[str, dict[str, Any]]:
+    rows = {}
+    env = {**os.environ, **emu.airflow_env()}
+    for phase in ("floor", "triggers"):
+        tokens_before = emu.backend.tokens_issued
+        cmd = [sys.executable, __file__, "--phase", phase, "--base-url", emu.base_url, "--ids", str(ids_file),
+               "--n", str(n), "--seconds", str(seconds), "--interval", str(interval)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+        if out.returncode:
+            raise SystemExit(f"{phase} failed:\n{out.stderr[-4000:]}")
+        rows[phase] = json.loads(out.stdout.strip().splitlines()[-1])
+        rows[phase]["tokens"] = emu.backend.tokens_issued - tokens_before
+    return rows
+
+
 def parent(args: argparse.Namespace) -> None:
     from airflow_provider_zuora.testing import Workflow, ZuoraEmulator
 
     long_run = Workflow(id=WORKFLOW_ID, name="Long wait", timeline=[("Processing", 3600.0)])
-    with ZuoraEmulator(port=0, workflows=[long_run]) as emu:
+    with ZuoraEmulator(port=0, workflows=[long_run]) as emu, tempfile.TemporaryDirectory() as tmp:
         ids = [str(emu.backend.run_workflow(WORKFLOW_ID, {})["id"]) for _ in range(args.n)]
-        ids_file = REPO / ".airflow" / "bench_trigger_ids.txt"
-        ids_file.parent.mkdir(exist_ok=True)
+        ids_file = Path(tmp, "ids.txt")
         ids_file.write_text("\n".join(ids))
-        rows = {}
-        for phase in ("floor", "triggers"):
-            tokens_before = emu.backend.tokens_issued
-            out = subprocess.run(
-                [sys.executable, __file__, "--phase", phase, "--base-url", emu.base_url,
-                 "--conn", emu.airflow_conn_json(), "--ids", str(ids_file),
-                 "--seconds", str(args.seconds), "--interval", str(args.interval)],
-                capture_output=True, text=True, cwd=REPO,
-            )  # fmt: skip
-            if out.returncode:
-                raise SystemExit(f"{phase} failed:\n{out.stderr[-4000:]}")
-            rows[phase] = json.loads(out.stdout.strip().splitlines()[-1])
-            rows[phase]["tokens"] = emu.backend.tokens_issued - tokens_before
-    _table(args, rows)
+        for interval in args.intervals:
+            rows = run_scenario(emu, ids_file, args.n, interval, args.seconds)
+            _table(args.n, interval, args.seconds, rows)
 
 
-def _table(args: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> None:
+def _row(label: str, floor: str, triggers: str, ratio: str = "", target: str = "") -> str:
+    return f"| {label:<26} | {floor:>18} | {triggers:>10} | {ratio:>6} | {target:<7} |"
+
+
+def _table(n: int, interval: float, seconds: float, rows: dict[str, dict[str, Any]]) -> None:
     floor, trig = rows["floor"], rows["triggers"]
-    per_poll = {k: v["cpu_s"] / max(v["polls"], 1) * 1e6 for k, v in rows.items()}
-    print(f"{args.n} waiters, one poll per {args.interval:g} s each, {args.seconds:g} s ({WARMUP:g} s warm-up)")
-    print(f"| {'measure':<28} | {'floor (bare httpx)':>18} | {'triggers':>10} | {'ratio':>6} | target |")
-    print(f"|{'-' * 30}|{'-' * 20}:|{'-' * 11}:|{'-' * 7}:|--------|")
-    print(f"| {'token requests':<28} | {floor['tokens']:>18} | {trig['tokens']:>10} | {'':>6} | 1 |")
-    print(f"| {'polls measured':<28} | {floor['polls']:>18} | {trig['polls']:>10} | {'':>6} | |")
-    ratio = per_poll["triggers"] / per_poll["floor"]
-    print(
-        f"| {'CPU per poll (us)':<28} | {per_poll['floor']:>18.0f} | {per_poll['triggers']:>10.0f} "
-        f"| {ratio:>5.2f}x | <= 1.5x |"
-    )
-    print(
-        f"| {'peak RSS growth (MB)':<28} | {floor['rss_growth_mb']:>18.1f} | {trig['rss_growth_mb']:>10.1f} "
-        f"| {'':>6} | < 50 |"
-    )
-    for key, label in (("late_median", "lateness median (%)"), ("late_p99", "lateness p99 (%)"),
-                       ("late_max", "lateness max (%)")):  # fmt: skip
-        print(f"| {label:<28} | {floor[key] * 100:>18.1f} | {trig[key] * 100:>10.1f} | {'':>6} | <= 10 |")
+    asked = n / interval * seconds
+    us = {k: v["cpu_s"] / max(v["polls"], 1) * 1e6 for k, v in rows.items()}
+    print(f"\n{n} waiters, one poll per {interval:g} s each ({n / interval:g} polls/s asked), "
+          f"{seconds:g} s measured after {WARMUP:g} s warm-up")  # fmt: skip
+    print(_row("measure", "floor (bare httpx)", "triggers", "ratio", "target"))
+    print(f"|{'-' * 28}|{'-' * 19}:|{'-' * 11}:|{'-' * 7}:|{'-' * 9}|")
+    print(_row("token requests", str(floor["tokens"]), str(trig["tokens"]), "", "1"))
+    print(_row("polls done (of asked)", f"{floor['polls'] / asked:.0%}", f"{trig['polls'] / asked:.0%}"))
+    print(_row("CPU per poll (us)", f"{us['floor']:.0f}", f"{us['triggers']:.0f}",
+               f"{us['triggers'] / us['floor']:.2f}x", "<= 1.5x"))  # fmt: skip
+    rss = (f"{floor['rss_growth_mb']:.1f}", f"{trig['rss_growth_mb']:.1f}")
+    print(_row("peak RSS growth (MB)", *rss, "", "< 50"))
+    for key, label in (("late_median", "lateness median"), ("late_p99", "lateness p99"),
+                       ("late_max", "lateness max")):  # fmt: skip
+        print(_row(label, f"{floor[key]:.1%}", f"{trig[key]:.1%}", "", "<= 10%"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--interval", type=float, default=1.0)
-    parser.add_argument("--phase", choices=["floor", "triggers"])
-    parser.add_argument("--base-url")
-    parser.add_argument("--conn")
-    parser.add_argument("--ids")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="concurrent waiters (default 1000)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per phase")
+    parser.add_argument(
+        "--intervals", type=float, nargs="+", default=[1.0, 5.0], help="poll intervals to run (default: 1 5)"
+    )
+    parser.add_argument("--phase", choices=["floor", "triggers"], help=argparse.SUPPRESS)
+    parser.add_argument("--interval", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--ids", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         child(args)

@@ -1,0 +1,348 @@
+"""The shared waiting logic, against a fake hook (no HTTP): verdicts, messages, logs, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+from airflow_provider_zuora import waiting
+from airflow_provider_zuora.exceptions import (
+    ZuoraApiError,
+    ZuoraAuthError,
+    ZuoraConfigError,
+    ZuoraTransportError,
+    ZuoraWorkflowFailed,
+)
+from airflow_provider_zuora.status import evaluate_instance
+
+LOG = logging.getLogger("test.waiting")
+
+FAILED_TASKS = [
+    {"id": 1, "name": "Export", "action_type": "Export", "status": "Success"},
+    {"id": 2, "name": "Callout", "action_type": "Callout", "status": "Error", "error": "HTTP 500",
+     "error_details": "upstream down"},
+    {"id": 3, "name": "Notify", "action_type": "Email", "status": "Error", "error": "bad address"},
+]  # fmt: skip
+
+
+def state(status: str, errors: int = 0, ident: int = 400) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "name": "WF-1-00000001",
+        "status": status,
+        "tasks": {"total": 3, "success": 3 - errors, "error": errors},
+    }
+
+
+class FakeHook:
+    """Answers from a script: each item is a state dict or an exception to raise."""
+
+    def __init__(self, *answers: Any, tasks: Any = (), stop: Any = None) -> None:
+        self.answers: Iterator[Any] = iter(answers)
+        self.tasks = tasks
+        self.stop = stop
+        self.calls: list[tuple[str, str]] = []
+
+    def get_workflow_instance(self, instance_id: str) -> dict[str, Any]:
+        self.calls.append(("get", instance_id))
+        answer = next(self.answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def get_workflow_instance_tasks(self, instance_id: str) -> list[dict[str, Any]]:
+        self.calls.append(("tasks", instance_id))
+        if isinstance(self.tasks, Exception):
+            raise self.tasks
+        return list(self.tasks)
+
+    def stop_workflow_instance(self, instance_id: str) -> dict[str, Any]:
+        self.calls.append(("stop", instance_id))
+        if isinstance(self.stop, Exception):
+            raise self.stop
+        return {"success": True}
+
+
+# ------------------------------------------------------------------ instance ids
+@pytest.mark.parametrize(
+    ("value", "expected"), [(400, "400"), ("400", "400"), (" 19063 ", "19063"), ("a/b", "a/b")]
+)
+def test_normalize_instance_id_keeps_the_plain_id(value: Any, expected: str) -> None:
+    assert waiting.normalize_instance_id(value) == expected  # unquoted: the hook quotes it for the path
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "None", "null", True, 4.5, [400], {"id": 1}])
+def test_normalize_instance_id_rejects_bad_input_naming_the_field(value: Any) -> None:
+    with pytest.raises(ZuoraConfigError, match=r"^my_field "):
+        waiting.normalize_instance_id(value, field="my_field")
+
+
+# ------------------------------------------------------------------ error classes
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (ZuoraApiError(429, "rate limit"), True),
+        (ZuoraApiError(500, "oops"), True),
+        (ZuoraApiError(502, "bad gateway"), True),
+        (ZuoraApiError(503, "unavailable"), True),
+        (ZuoraApiError(504, "timeout"), True),
+        (ZuoraTransportError("connection refused"), True),
+        (ZuoraApiError(401, "Failed to get user info"), True),
+        (ZuoraAuthError(401, "Authentication error"), False),
+        (ZuoraApiError(401, "Authentication error"), False),
+        (ZuoraApiError(403, "forbidden"), False),
+        (ZuoraApiError(404, "not found"), False),
+        (ZuoraApiError(400, "bad"), False),
+        (ZuoraConfigError("bad host"), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_is_transient(exc: Exception, transient: bool) -> None:
+    assert waiting.is_transient(exc) is transient
+
+
+@pytest.mark.parametrize(
+    ("exc", "fragments"),
+    [
+        (
+            ZuoraAuthError(401, "Zuora refused the OAuth client credentials of connection 'zc'"),
+            ["Cannot wait for Zuora workflow instance 7. ", "refused the OAuth client credentials"],
+        ),
+        (ZuoraApiError(401, "Unauthorized"), ["access token of connection 'zc'", "(401)", "new one"]),
+        (ZuoraApiError(403, "no"), ["denied access to workflow instance 7 (403)", "permission"]),
+        (
+            ZuoraApiError(404, "Cannot find"),
+            ["instance 7 was not found (404)", "does not exist", "retention", "30 to 45 days", "Cannot find"],
+        ),
+        (
+            ZuoraApiError(400, "odd", request_id="r-1"),
+            ["Cannot wait for Zuora workflow", "Zuora-Request-Id=r-1"],
+        ),
+    ],
+)
+def test_permanent_error_message_explains(exc: Exception, fragments: list[str]) -> None:
+    message = waiting.permanent_error_message(exc, "7", conn_id="zc")
+    for fragment in fragments:
+        assert fragment in message
+
+
+# ------------------------------------------------------------------ poll_instance
+def test_poll_instance_logs_a_status_change_once(caplog: pytest.LogCaptureFixture) -> None:
+    hook = FakeHook(state("Processing"), state("Processing"), state("Pending"))
+    last = None
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        for _ in range(3):
+            outcome, got = waiting.poll_instance(
+                hook, "400", fail_on_task_errors=True, last_status=last, log=LOG
+            )
+            last = outcome.status
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "is Processing (tasks: 3 of 3 done, 0 failed)" in lines[0]
+    assert "is Pending" in lines[1]
+    assert got["status"] == "Pending"
+    assert hook.calls == [("get", "400")] * 3
+
+
+@pytest.mark.parametrize("exc", [ZuoraApiError(404, "gone"), ZuoraAuthError(401, "Authentication error"),
+                                 ZuoraApiError(403, "no"), ZuoraConfigError("bad")])  # fmt: skip
+def test_poll_instance_fails_at_once_on_permanent_errors(exc: Exception) -> None:
+    with pytest.raises(AirflowFailException) as info:
+        waiting.poll_instance(FakeHook(exc), "9", fail_on_task_errors=True, last_status=None, log=LOG)
+    assert info.value.__cause__ is exc
+    assert str(info.value) == waiting.permanent_error_message(exc, "9")
+
+
+@pytest.mark.parametrize("exc", [ZuoraApiError(503, "busy"), ZuoraTransportError("reset")])
+def test_poll_instance_lets_transient_errors_through(exc: Exception) -> None:
+    with pytest.raises(type(exc)):
+        waiting.poll_instance(FakeHook(exc), "9", fail_on_task_errors=True, last_status=None, log=LOG)
+
+
+# ------------------------------------------------------------------ finish
+def test_finish_returns_the_state_of_a_success() -> None:
+    final = state("Finished")
+    assert waiting.finish(FakeHook(), evaluate_instance(final), final, log=LOG) is final
+
+
+def test_finish_lists_failed_tasks_in_log_and_exception(caplog: pytest.LogCaptureFixture) -> None:
+    final = state("Finished", errors=2)
+    hook = FakeHook(tasks=FAILED_TASKS)
+    with caplog.at_level(logging.INFO, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as info:
+        waiting.finish(hook, evaluate_instance(final), final, log=LOG)
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        "Failed task Callout [Callout]: HTTP 500 | details: upstream down",
+        "Failed task Notify [Email]: bad address",
+    ]
+    assert str(info.value) == (
+        "Zuora workflow instance 400 (WF-1-00000001) finished with 2 failed task(s): "
+        "task Callout [Callout]: HTTP 500 | details: upstream down; task Notify [Email]: bad address"
+    )
+    assert info.value.state == final
+    assert hook.calls == [("tasks", "400")]
+
+
+def test_finish_of_a_stopped_instance_without_task_errors_lists_nothing() -> None:
+    final = state("Stopped")
+    hook = FakeHook(tasks=FAILED_TASKS)
+    with pytest.raises(
+        ZuoraWorkflowFailed, match=r"^Zuora workflow instance 400 \(WF-1-00000001\) was stopped$"
+    ):
+        waiting.finish(hook, evaluate_instance(final), final, log=LOG)
+    assert hook.calls == []
+
+
+def test_finish_still_fails_when_the_task_list_cannot_be_read(caplog: pytest.LogCaptureFixture) -> None:
+    final = state("Finished", errors=1)
+    with caplog.at_level(logging.WARNING, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as info:
+        waiting.finish(FakeHook(tasks=ZuoraApiError(503, "busy")), evaluate_instance(final), final, log=LOG)
+    assert str(info.value).endswith("finished with 1 failed task(s)")
+    assert "Could not list the tasks" in caplog.text
+
+
+def test_finish_refuses_a_running_instance() -> None:
+    running = state("Processing")
+    with pytest.raises(ValueError, match="done instance"):
+        waiting.finish(FakeHook(), evaluate_instance(running), running, log=LOG)
+
+
+def test_failure_report_trims_long_fields_and_caps_the_list() -> None:
+    tasks = [
+        {"name": f"t{i}", "status": "Error", "error": "x" * 10_000, "error_details": "y" * 5}
+        for i in range(waiting.MAX_EVENT_TASKS + 5)
+    ]
+    outcome = evaluate_instance(state("Finished", errors=len(tasks)))
+
+    message, failed, count = waiting.failure_report(outcome, tasks)
+
+    assert count == waiting.MAX_EVENT_TASKS + 5
+    assert len(failed) == waiting.MAX_EVENT_TASKS
+    assert len(failed[0]["error"]) == waiting.MAX_FIELD_CHARS + 3
+    assert failed[0]["error_details"] == "y" * 5
+    assert message.endswith(f"; and {count - 3} more (see the task log)")
+
+
+# ------------------------------------------------------------------ check_once
+def test_check_once_returns_none_while_running_or_on_a_hiccup() -> None:
+    assert waiting.check_once(FakeHook(state("Queued")), "1", fail_on_task_errors=True, log=LOG) is None
+    hook = FakeHook(ZuoraTransportError("reset"))
+    assert waiting.check_once(hook, "1", fail_on_task_errors=True, log=LOG) is None
+
+
+def test_check_once_finishes_a_done_instance() -> None:
+    final = state("Finished", errors=1)
+    assert waiting.check_once(FakeHook(final), "1", fail_on_task_errors=False, log=LOG) is final
+    with pytest.raises(ZuoraWorkflowFailed):
+        waiting.check_once(FakeHook(final, tasks=FAILED_TASKS), "1", fail_on_task_errors=True, log=LOG)
+
+
+def test_check_once_fails_on_a_permanent_error() -> None:
+    with pytest.raises(AirflowFailException, match="not found"):
+        waiting.check_once(FakeHook(ZuoraApiError(404, "x")), "1", fail_on_task_errors=True, log=LOG)
+
+
+# ------------------------------------------------------------------ timeouts
+def test_stop_after_timeout_stops_and_says_so() -> None:
+    hook = FakeHook()
+    message = waiting.stop_after_timeout(hook, "5", status="Processing", timeout=60, stop=True, log=LOG)
+    expected = "Timed out after 60 s waiting for Zuora workflow instance 5 (last status: Processing)"
+    assert message == expected + "; it was stopped"
+    assert hook.calls == [("stop", "5")]
+
+
+def test_stop_after_timeout_is_best_effort(caplog: pytest.LogCaptureFixture) -> None:
+    hook = FakeHook(stop=ZuoraApiError(404, "Cannot find a workflow run"))
+    with caplog.at_level(logging.ERROR, logger=LOG.name):
+        message = waiting.stop_after_timeout(hook, "5", status=None, timeout=None, stop=True, log=LOG)
+    assert message.startswith(
+        "Timed out waiting for Zuora workflow instance 5 (last status: unknown); stopping it failed"
+    )
+    assert "Could not stop" in caplog.text
+
+
+def test_stop_after_timeout_can_leave_it_running() -> None:
+    hook = FakeHook()
+    message = waiting.stop_after_timeout(hook, "5", status="Pending", timeout=1.5, stop=False, log=LOG)
+    assert message.endswith(
+        "after 1.5 s waiting for Zuora workflow instance 5 (last status: Pending); it was left running"
+    )
+    assert hook.calls == []
+
+
+# ------------------------------------------------------------------ resume_from_event
+def test_resume_success_returns_the_state() -> None:
+    final = state("Finished")
+    event = {"status": "success", "instance_id": "400", "state": final, "message": "done"}
+    assert waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG) == final
+
+
+def test_resume_failed_raises_the_sync_message_and_logs_tasks(caplog: pytest.LogCaptureFixture) -> None:
+    final = state("Finished", errors=2)
+    outcome = evaluate_instance(final)
+    message, failed, count = waiting.failure_report(outcome, FAILED_TASKS)
+    event = {"status": "failed", "instance_id": "400", "state": final, "message": message,
+             "failed_tasks": failed, "failed_task_count": count}  # fmt: skip
+    with pytest.raises(ZuoraWorkflowFailed) as sync:
+        waiting.finish(FakeHook(tasks=FAILED_TASKS), outcome, final, log=LOG)
+
+    with caplog.at_level(logging.ERROR, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as resumed:
+        waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
+
+    assert str(resumed.value) == str(sync.value)
+    assert resumed.value.state == final
+    assert [r.getMessage() for r in caplog.records][-2:] == [
+        "Failed task Callout [Callout]: HTTP 500 | details: upstream down",
+        "Failed task Notify [Email]: bad address",
+    ]
+
+
+def test_resume_failed_counts_tasks_left_out_of_the_event(caplog: pytest.LogCaptureFixture) -> None:
+    event = {"status": "failed", "instance_id": "1", "state": state("Finished", 30), "message": "m",
+             "failed_tasks": [{"name": "a", "error": "e"}], "failed_task_count": 30}  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed, match=r"^m$"):
+        waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
+    assert "29 more failed task(s)" in caplog.text
+
+
+def test_resume_error_fails_without_retry() -> None:
+    event = {"status": "error", "instance_id": "1", "state": None, "message": "gone (404)"}
+    with pytest.raises(AirflowFailException, match=r"^gone \(404\)$"):
+        waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
+
+
+def test_resume_timeout_stops_the_instance_then_fails() -> None:
+    hook = FakeHook()
+    event = {"status": "timeout", "instance_id": "77", "state": state("Processing", ident=77), "message": "t"}
+    with pytest.raises(waiting.ZuoraWaitTimeout) as info:
+        waiting.resume_from_event(event, hook_factory=lambda: hook, log=LOG, timeout=30)
+    assert hook.calls == [("stop", "77")]
+    assert str(info.value) == waiting.stop_after_timeout(
+        FakeHook(), "77", status="Processing", timeout=30, stop=True, log=LOG
+    )
+
+
+def test_resume_timeout_uses_the_callers_exception_and_may_leave_it_running() -> None:
+    hook = FakeHook()
+    event = {"status": "timeout", "instance_id": "77", "state": None, "message": "t"}
+    with pytest.raises(AirflowSensorTimeout, match="left running"):
+        waiting.resume_from_event(
+            event,
+            hook_factory=lambda: hook,
+            log=LOG,
+            stop_on_timeout=False,
+            timeout_error=AirflowSensorTimeout,
+        )
+    assert hook.calls == []
+
+
+@pytest.mark.parametrize("event", [None, "success", {}, {"status": "weird"}, [1]])
+def test_resume_rejects_an_unknown_event(event: Any) -> None:
+    with pytest.raises(Exception, match="Unexpected event"):
+        waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
