@@ -4,7 +4,10 @@ Both are optimisations only (a fresh process fetches a fresh token): correctness
 on them. Tokens are cached per (base URL, client id) until shortly before they expire; one
 thread or coroutine fetches while the others wait, so many hooks cause one token request.
 Async clients are per event loop (an ``httpx.AsyncClient`` cannot cross loops) and per base URL,
-reference-counted so one trigger's ``cleanup()`` does not close a pool others still use.
+reference-counted so one trigger's ``cleanup()`` does not close a pool others still use. Each
+comes with a semaphore of ``MAX_CONCURRENT_REQUESTS`` (Zuora's default per-tenant concurrency
+limit): a thousand triggers queue in order instead of piling into httpx's pool, which slows
+down badly as its queue grows, and Zuora never sees more than it allows.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
 TokenKey = tuple[str, str]
+MAX_CONCURRENT_REQUESTS = 40
 
 
 @dataclass
@@ -94,13 +98,16 @@ class AsyncClientPool:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, list[Any]]]
         self._clients = weakref.WeakKeyDictionary()
 
-    def acquire(self, base_url: str, make: Callable[[], httpx.AsyncClient]) -> httpx.AsyncClient:
+    def acquire(
+        self, base_url: str, make: Callable[[], httpx.AsyncClient]
+    ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The loop's client for ``base_url`` and the semaphore that bounds its requests in flight."""
         per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
         entry = per_loop.get(base_url)
         if entry is None or entry[0].is_closed:
-            entry = per_loop[base_url] = [make(), 0]
+            entry = per_loop[base_url] = [make(), 0, asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)]
         entry[1] += 1
-        return entry[0]
+        return entry[0], entry[2]
 
     async def release(self, base_url: str, client: httpx.AsyncClient) -> None:
         per_loop = self._clients.get(asyncio.get_running_loop(), {})

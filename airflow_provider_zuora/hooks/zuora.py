@@ -7,6 +7,7 @@ Sync calls use one ``requests.Session`` per hook; async calls (for triggers) use
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from airflow_provider_zuora.exceptions import (
     ZuoraConfigError,
     ZuoraTransportError,
 )
-from airflow_provider_zuora.hooks._transport import ASYNC_CLIENTS, TOKENS
+from airflow_provider_zuora.hooks._transport import ASYNC_CLIENTS, MAX_CONCURRENT_REQUESTS, TOKENS
 
 if TYPE_CHECKING:
     import httpx
@@ -185,6 +186,7 @@ class ZuoraHook(BaseHook):
         self._config: ZuoraConfig | None = None
         self._session: requests.Session | None = None
         self._aclient: httpx.AsyncClient | None = None
+        self._alimit: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:
         return f"ZuoraHook(zuora_conn_id={self.zuora_conn_id!r})"
@@ -345,24 +347,26 @@ class ZuoraHook(BaseHook):
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- async transport (httpx)
-    async def _aclient_for(self, cfg: ZuoraConfig) -> httpx.AsyncClient:
-        if self._aclient is None:
+    async def _aclient_for(self, cfg: ZuoraConfig) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        if self._aclient is None or self._alimit is None:
             import httpx
 
             def make() -> httpx.AsyncClient:
                 timeout = httpx.Timeout(cfg.timeout, connect=CONNECT_TIMEOUT)
-                limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
+                size = MAX_CONCURRENT_REQUESTS
+                limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
                 return httpx.AsyncClient(base_url=cfg.base_url, timeout=timeout, limits=limits)
 
-            self._aclient = ASYNC_CLIENTS.acquire(cfg.base_url, make)
-        return self._aclient
+            self._aclient, self._alimit = ASYNC_CLIENTS.acquire(cfg.base_url, make)
+        return self._aclient, self._alimit
 
     async def _ahttp(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any, str]:
         import httpx
 
-        client = await self._aclient_for(await self.aconfig())
+        client, limit = await self._aclient_for(await self.aconfig())
         try:
-            resp = await client.request(method, path, **kwargs)
+            async with limit:
+                resp = await client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise ZuoraTransportError(f"Zuora {method} {path} got no answer: {type(err).__name__}") from err
         self._log_answer(method, path, resp.status_code, resp.headers)
@@ -411,7 +415,7 @@ class ZuoraHook(BaseHook):
     async def aclose(self) -> None:
         """Release this hook's share of the loop's HTTP client (closed when no hook uses it)."""
         if self._aclient is not None and self._config is not None:
-            client, self._aclient = self._aclient, None
+            client, self._aclient, self._alimit = self._aclient, None, None
             await ASYNC_CLIENTS.release(self._config.base_url, client)
 
     # ---------------------------------------------------------------- the API
