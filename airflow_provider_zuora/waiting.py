@@ -9,6 +9,7 @@ the I/O around it, once, for every caller:
 - ``poll_instance(hook, instance_id, *, fail_on_task_errors, last_status, log, conn_id=None)
   -> tuple[InstanceOutcome, dict]``: one GET; logs a status change once. Permanent API errors raise
   ``AirflowFailException``; transient ones propagate unchanged (see ``is_transient``).
+- ``poll_or_none(...)``: the same, but a transient error is logged and gives None (poll again).
 - ``finish(hook, outcome, state, *, log) -> dict``: a done instance; returns the state on success,
   else logs each failed task and raises ``ZuoraWorkflowFailed``.
 - ``check_once(hook, instance_id, *, fail_on_task_errors, log, conn_id=None) -> dict | None``: the
@@ -153,6 +154,32 @@ def poll_instance(
     if outcome.status != last_status:
         log.info("%s", status_line(state, outcome))
     return outcome, state
+
+
+def poll_or_none(
+    hook: InstanceApi,
+    instance_id: str,
+    *,
+    fail_on_task_errors: bool,
+    last_status: str | None,
+    log: Log,
+    conn_id: str | None = None,
+) -> tuple[InstanceOutcome, dict[str, Any]] | None:
+    """``poll_instance``, except that a transient error is logged and gives None: poll again later."""
+    try:
+        return poll_instance(
+            hook,
+            instance_id,
+            fail_on_task_errors=fail_on_task_errors,
+            last_status=last_status,
+            log=log,
+            conn_id=conn_id,
+        )
+    except ZuoraError as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("Transient error polling Zuora workflow instance %s: %s", instance_id, exc)
+        return None
 
 
 def status_line(state: Mapping[str, Any], outcome: InstanceOutcome) -> str:

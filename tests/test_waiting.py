@@ -346,3 +346,22 @@ def test_resume_timeout_uses_the_callers_exception_and_may_leave_it_running() ->
 def test_resume_rejects_an_unknown_event(event: Any) -> None:
     with pytest.raises(Exception, match="Unexpected event"):
         waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
+
+
+def test_poll_or_none_gives_none_on_a_transient_error_and_raises_on_a_permanent_one() -> None:
+    from unittest import mock
+
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+    from airflow_provider_zuora.waiting import poll_or_none
+
+    hook, log = mock.MagicMock(), mock.MagicMock()
+    hook.get_workflow_instance.side_effect = ZuoraApiError(503, "busy")
+    assert poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log) is None
+    assert "Transient error" in log.warning.call_args.args[0]
+    hook.get_workflow_instance.side_effect = ZuoraApiError(404, "gone")
+    with pytest.raises(AirflowFailException, match="not found"):
+        poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log)
+    hook.get_workflow_instance.side_effect = None
+    hook.get_workflow_instance.return_value = {"id": 1, "status": "Finished"}
+    outcome, state = poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log)  # type: ignore[misc]
+    assert outcome.done and state["id"] == 1

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_zuora import api
-from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraError
+from airflow_provider_zuora.exceptions import ZuoraConfigError
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
 if TYPE_CHECKING:
@@ -252,20 +252,16 @@ class RunZuoraWorkflowOperator(BaseOperator):
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         last_status: str | None = None
         while True:
-            try:
-                outcome, state = waiting.poll_instance(
-                    self.hook,
-                    instance_id,
-                    fail_on_task_errors=self.fail_on_task_errors,
-                    last_status=last_status,
-                    log=self.log,
-                    conn_id=self.zuora_conn_id,
-                )
-            except ZuoraError as exc:
-                if not waiting.is_transient(exc):
-                    raise
-                self.log.warning("Transient error polling Zuora workflow instance %s: %s", instance_id, exc)
-            else:
+            polled = waiting.poll_or_none(
+                self.hook,
+                instance_id,
+                fail_on_task_errors=self.fail_on_task_errors,
+                last_status=last_status,
+                log=self.log,
+                conn_id=self.zuora_conn_id,
+            )
+            if polled is not None:
+                outcome, state = polled
                 if outcome.done:
                     return waiting.finish(self.hook, outcome, state, log=self.log)
                 last_status = outcome.status

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_provider_zuora import waiting
-from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraError, ZuoraWorkflowFailed
+from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraWorkflowFailed
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -124,20 +124,17 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         instance_id = self._instance_id()
-        try:
-            outcome, state = waiting.poll_instance(
-                self.hook,
-                instance_id,
-                fail_on_task_errors=self.fail_on_task_errors,
-                last_status=self._last_status,
-                log=self.log,
-                conn_id=self.zuora_conn_id,
-            )
-        except ZuoraError as exc:
-            if not waiting.is_transient(exc):
-                raise
-            self.log.warning("Transient error polling Zuora workflow instance %s: %s", instance_id, exc)
+        polled = waiting.poll_or_none(
+            self.hook,
+            instance_id,
+            fail_on_task_errors=self.fail_on_task_errors,
+            last_status=self._last_status,
+            log=self.log,
+            conn_id=self.zuora_conn_id,
+        )
+        if polled is None:
             return False
+        outcome, state = polled
         self._last_status = outcome.status
         if not outcome.done:
             return False
