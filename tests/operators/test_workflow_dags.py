@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_zuora.operators.workflow import ZuoraWorkflowInstanceLink
 from tests.conftest import REPO, load_dag
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
@@ -66,6 +67,8 @@ def test_parameters_reach_zuora_from_xcom(emu: Any, dag_id: str, expected: dict[
     assert xcoms[("run", "instance_id")] == instance["id"]
     assert xcoms[("run", "return_value")]["id"] == instance["id"]
     assert xcoms[("run", "return_value")]["status"] in {"Queued", "Processing"}
+    link = xcoms[("run", ZuoraWorkflowInstanceLink().xcom_key)]  # the operator extra link's URL
+    assert link == f"{emu.base_url}/workflows/instances/{instance['id']}"
 
 
 def test_reserved_key_after_rendering_fails_once_without_a_request(emu: Any) -> None:
