@@ -8,6 +8,7 @@ Sync calls use one ``requests.Session`` per hook; async calls (for triggers) use
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -72,7 +73,10 @@ class ZuoraConfig:
 
     @property
     def token_key(self) -> tuple[str, str]:
-        return (self.base_url, self.client_id)
+        """Tokens are shared per (base URL, client id); a digest of the secret keeps a wrong or
+        rotated secret from borrowing a token fetched with the right one."""
+        digest = hashlib.sha256(self.client_secret.encode()).hexdigest()[:16]
+        return (self.base_url, f"{self.client_id}#{digest}")
 
 
 def _extra(extras: dict[str, Any], name: str) -> Any:
@@ -280,7 +284,8 @@ class ZuoraHook(BaseHook):
         )
 
     def _log_answer(self, method: str, path: str, status: int, headers: Any) -> None:
-        self.log.debug(
+        # The module logger (stdlib): DEBUG-level wire lines, without headers or bodies.
+        log.debug(
             "Zuora %s %s -> %s (Zuora-Request-Id %s)", method, path, status, headers.get("Zuora-Request-Id")
         )
 
