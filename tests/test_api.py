@@ -1,0 +1,293 @@
+"""The sans-IO core: validation, requests, error parsing, retry decisions (no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from airflow_provider_zuora import __version__, api
+from airflow_provider_zuora.exceptions import (
+    ZuoraApiError,
+    ZuoraAuthError,
+    ZuoraConfigError,
+    ZuoraTransportError,
+)
+
+H = api.base_headers(entity_ids=None, org_ids=None, track_id=None)
+
+
+# ---------------------------------------------------------------- parameters
+@pytest.mark.parametrize("key", sorted(api.RESERVED_PARAMETER_KEYS))
+def test_reserved_keys_are_refused_by_name(key: str) -> None:
+    with pytest.raises(ZuoraConfigError, match=f"'{key}' is reserved by Zuora.*rename it"):
+        api.validate_parameters({"accountId": "A", key: 1})
+
+
+def test_reserved_set_is_zuoras() -> None:
+    assert {"controller", "action", "id", "user_email", "user_token", "format"} == api.RESERVED_PARAMETER_KEYS
+
+
+@pytest.mark.parametrize("key", [1, None, ("a",)])
+def test_non_string_keys_are_refused(key: Any) -> None:
+    with pytest.raises(ZuoraConfigError, match="must be a string"):
+        api.validate_parameters({key: 1})
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (object(), "object"),
+        ({1, 2}, "set"),
+        (b"raw", "bytes"),
+        (math.nan, "nan"),
+        (math.inf, "inf"),
+        (Decimal("NaN"), "NaN"),
+        ({"nested": [1, object()]}, "\\['nested'\\]\\[1\\]"),
+        ({"nested": {2: "x"}}, "keys must be strings"),
+    ],
+)
+def test_values_that_are_not_json_are_refused_naming_the_key(value: Any, fragment: str) -> None:
+    with pytest.raises(ZuoraConfigError, match=fragment) as err:
+        api.validate_parameters({"amount": value})
+    assert "'amount'" in str(err.value)
+
+
+def test_dates_datetimes_decimals_and_tuples_become_json() -> None:
+    tz = dt.timezone(dt.timedelta(hours=2))
+    out = api.validate_parameters(
+        {
+            "day": dt.date(2026, 11, 28),
+            "at": dt.datetime(2026, 11, 28, 10, 30, tzinfo=tz),
+            "naive": dt.datetime(2026, 11, 28, 10, 30),
+            "amount": Decimal("125.50"),
+            "ids": (1, "2"),
+            "nested": {"when": dt.date(2026, 1, 2), "ok": True, "n": None, "f": 1.5},
+        }
+    )
+    assert out == {
+        "day": "2026-11-28",
+        "at": "2026-11-28T10:30:00+02:00",
+        "naive": "2026-11-28T10:30:00",
+        "amount": "125.50",
+        "ids": [1, "2"],
+        "nested": {"when": "2026-01-02", "ok": True, "n": None, "f": 1.5},
+    }
+    json.dumps(out)
+
+
+def test_none_parameters_are_an_empty_body() -> None:
+    assert api.validate_parameters(None) == {}
+
+
+# ---------------------------------------------------------------- headers
+@pytest.mark.parametrize("bad", ["a" * 65, "a:b", "a;b", 'a"b', "a'b", "café", "", "tab\there"])
+def test_track_id_rules(bad: str) -> None:
+    with pytest.raises(ZuoraConfigError, match="track_id"):
+        api.validate_track_id(bad)
+
+
+def test_track_id_ok() -> None:
+    assert api.validate_track_id("a" * 64) == "a" * 64
+    assert api.validate_track_id("dag.task.manual__2026-11-28T10_00_00+00_00.1")
+
+
+@pytest.mark.parametrize("bad", ["", "k" * 256, "ключ", "a\nb"])
+def test_idempotency_key_rules(bad: str) -> None:
+    with pytest.raises(ZuoraConfigError, match="idempotency_key"):
+        api.validate_idempotency_key(bad)
+
+
+def test_base_headers() -> None:
+    headers = api.base_headers(entity_ids="E1", org_ids="O1,O2", track_id="t-1")
+    assert headers["Accept-Encoding"] == "gzip"
+    assert headers["User-Agent"] == f"airflow-provider-zuora/{__version__}"
+    assert (headers["Zuora-Entity-Ids"], headers["Zuora-Org-Ids"], headers["Zuora-Track-Id"]) == (
+        "E1",
+        "O1,O2",
+        "t-1",
+    )
+    assert "Zuora-Entity-Ids" not in H and "Zuora-Track-Id" not in H and "Authorization" not in H
+
+
+def test_header_values_must_be_one_line_ascii() -> None:
+    with pytest.raises(ZuoraConfigError, match="entity_ids"):
+        api.base_headers(entity_ids="E1\r\nX-Evil: 1", org_ids=None, track_id=None)
+
+
+# ---------------------------------------------------------------- requests
+def test_run_request_is_retryable_only_with_a_key_and_sends_it_only_there() -> None:
+    plain = api.run_workflow_request(396, {"a": 1}, headers=H)
+    keyed = api.run_workflow_request("396", {"a": 1}, idempotency_key="k1", headers=H)
+    assert (plain.method, plain.path, plain.json) == ("POST", "/workflows/396/run", {"a": 1})
+    assert not plain.retryable and "Idempotency-Key" not in plain.headers
+    assert keyed.retryable and keyed.headers["Idempotency-Key"] == "k1"
+    for req in (
+        api.get_instance_request(1, H),
+        api.stop_instance_request(1, H),
+        api.get_workflow_request(1, H),
+    ):
+        assert "Idempotency-Key" not in req.headers and req.retryable
+
+
+def test_paths_and_ids() -> None:
+    assert api.get_instance_request(400, H).path == "/workflows/workflow_runs/400"
+    assert api.get_instance_request("400", H).path == "/workflows/workflow_runs/400"
+    assert api.stop_instance_request(400, H).path == "/workflows/workflow_runs/400/stop"
+    assert api.stop_instance_request(400, H).method == "PUT"
+    assert api.get_instance_request("a/b", H).path == "/workflows/workflow_runs/a%2Fb"  # never a path escape
+    req = api.list_tasks_request(400, 2, H)
+    assert (req.path, req.params) == (
+        "/workflows/tasks",
+        {"workflow_id": "400", "instance": "true", "page": 2, "page_length": 100},
+    )
+    assert api.list_workflows_request(H).params == {"page": 1, "page_length": 1}
+
+
+@pytest.mark.parametrize("bad", [None, "", "None", " ", 1.5, True])
+def test_bad_ids_are_refused_naming_the_field(bad: Any) -> None:
+    with pytest.raises(ZuoraConfigError, match="instance_id"):
+        api.get_instance_request(bad, H)
+
+
+def test_body_encoding_gzips_only_large_bodies() -> None:
+    small, headers = api.encode_body({"a": 1})
+    assert (small, headers) == (b'{"a":1}', {})
+    big = {"a": "x" * 5000}
+    raw, headers = api.encode_body(big)
+    assert headers == {"Content-Encoding": "gzip"} and json.loads(gzip.decompress(raw)) == big
+    assert api.encode_body(None) == (None, {})
+
+
+def test_token_form() -> None:
+    assert api.token_form("id", "sec") == {
+        "client_id": "id",
+        "client_secret": "sec",
+        "grant_type": "client_credentials",
+    }
+
+
+# ---------------------------------------------------------------- responses
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"errors": [{"status": 400, "code": "invalid", "title": "Callout mode is not turned on."}]},
+            "Callout mode",
+        ),
+        (
+            {"success": False, "reasons": [{"code": 53100320, "message": "Bad thing"}]},
+            "Bad thing (code 53100320)",
+        ),
+        (
+            {"reasons": [{"code": 70, "message": "API Rate limit exceeded"}]},
+            "API Rate limit exceeded (code 70)",
+        ),
+        ({"message": "Authentication error"}, "Authentication error"),
+        ({"code": 50000040, "message": "No permission"}, "No permission"),
+    ],
+)
+def test_error_shapes(body: dict[str, Any], message: str) -> None:
+    err = api.api_error(400, {"Zuora-Request-Id": "rid", "Zuora-Track-Id": "tid"}, json.dumps(body))
+    assert message in err.message
+    assert (err.status_code, err.request_id, err.track_id) == (400, "rid", "tid")
+    assert "rid" in str(err)
+
+
+def test_raw_and_empty_error_bodies() -> None:
+    assert api.api_error(502, {}, "<html>Bad Gateway</html>").message == "<html>Bad Gateway</html>"
+    assert api.api_error(504, {}, "").message == "(empty body)"
+
+
+def test_read_response() -> None:
+    assert api.read_response(200, {}, '{"id": 1}') == {"id": 1}
+    assert api.read_response(204, {}, "") is None
+    with pytest.raises(ZuoraApiError, match="not JSON"):
+        api.read_response(200, {}, "<html>")
+    with pytest.raises(ZuoraApiError) as err:
+        api.read_response(404, {}, '{"message": "nope"}')
+    assert err.value.status_code == 404
+
+
+def test_401_from_the_token_call_is_an_auth_error_unless_passing() -> None:
+    assert isinstance(
+        api.api_error(401, {}, '{"message": "Authentication error"}', token_call=True), ZuoraAuthError
+    )
+    passing = api.api_error(401, {}, '{"message": "Failed to get user info"}', token_call=True)
+    assert not isinstance(passing, ZuoraAuthError)
+    on_api = api.api_error(401, {}, '{"message": "Authentication error"}')
+    assert not isinstance(on_api, ZuoraAuthError) and api.is_auth_refresh(on_api)
+
+
+def test_retry_after() -> None:
+    assert api.retry_after_seconds({"Retry-After": "120"}) == 120
+    assert api.retry_after_seconds({"retry-after": "0"}) == 0
+    now = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+    assert api.retry_after_seconds({"Retry-After": "Sat, 28 Nov 2026 12:00:30 GMT"}, now) == 30
+    assert api.retry_after_seconds({"Retry-After": "soon"}) is None
+    assert api.retry_after_seconds({}) is None
+    err = api.api_error(429, {"Retry-After": "7"}, '{"reasons": []}')
+    assert err.retry_after == 7 and err.retryable
+
+
+def test_token_answer() -> None:
+    assert api.read_token({"access_token": "t", "expires_in": 3599}) == ("t", 3599)
+    with pytest.raises(ZuoraApiError):
+        api.read_token({"token_type": "bearer"})
+    assert api.token_lifetime(3599) == 3539  # refreshed a minute early
+    assert api.token_lifetime(10) == 9  # short tokens: 10 % early
+
+
+def test_next_page() -> None:
+    assert api.next_page({"pagination": {"next_page": "http://x?page=2"}}, 1) == 2
+    assert api.next_page({"pagination": {"next_page": None}}, 3) is None
+    assert api.next_page({"data": []}, 1) is None
+
+
+# ---------------------------------------------------------------- retries
+GET = api.get_instance_request(1, H)
+RUN = api.run_workflow_request(1, {}, headers=H)
+KEYED = api.run_workflow_request(1, {}, idempotency_key="k", headers=H)
+
+
+@pytest.mark.parametrize(
+    ("error", "get", "run", "keyed"),
+    [
+        (ZuoraApiError(429, "x"), True, False, True),
+        (ZuoraApiError(500, "x"), True, False, True),
+        (ZuoraApiError(502, "x"), True, False, True),
+        (ZuoraApiError(503, "x"), True, False, True),
+        (ZuoraApiError(504, "x"), True, False, True),
+        (ZuoraTransportError("x"), True, False, True),
+        (ZuoraApiError(401, "Failed to get user info"), True, False, True),
+        (ZuoraApiError(400, "x"), False, False, False),
+        (ZuoraApiError(401, "Authentication error"), False, False, False),
+        (ZuoraApiError(403, "x"), False, False, False),
+        (ZuoraApiError(404, "x"), False, False, False),
+        (ZuoraApiError(406, "x"), False, False, False),
+        (ZuoraApiError(409, "x"), False, False, False),
+        (ZuoraApiError(422, "x"), False, False, False),
+        (ZuoraAuthError(401, "x"), False, False, False),
+        (ValueError("x"), False, False, False),
+    ],
+)
+def test_should_retry(error: BaseException, get: bool, run: bool, keyed: bool) -> None:
+    assert (api.should_retry(GET, error), api.should_retry(RUN, error), api.should_retry(KEYED, error)) == (
+        get,
+        run,
+        keyed,
+    )
+
+
+def test_backoff_is_jittered_exponential_and_retry_after_wins_capped() -> None:
+    for attempt in range(1, 8):
+        delays = [api.backoff_seconds(attempt, None, base=1, cap=20) for _ in range(50)]
+        assert all(0 <= d <= min(20, 2 ** (attempt - 1)) for d in delays)
+        assert len(set(delays)) > 1  # jitter
+    assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=5), base=1, cap=60) == 5
+    assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=600), base=1, cap=60) == 60
