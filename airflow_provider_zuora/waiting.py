@@ -249,22 +249,12 @@ def check_once(
     Returns the final state (or raises as ``finish`` does); None when the instance is still running
     or the check hit a transient error (the trigger retries those).
     """
-    try:
-        outcome, state = poll_instance(
-            hook,
-            instance_id,
-            fail_on_task_errors=fail_on_task_errors,
-            last_status=None,
-            log=log,
-            conn_id=conn_id,
-        )
-    except ZuoraError as exc:
-        if not is_transient(exc):
-            raise
-        log.warning(
-            "Transient error checking Zuora workflow instance %s, deferring anyway: %s", instance_id, exc
-        )
+    polled = poll_or_none(
+        hook, instance_id, fail_on_task_errors=fail_on_task_errors, last_status=None, log=log, conn_id=conn_id
+    )
+    if polled is None:
         return None
+    outcome, state = polled
     return finish(hook, outcome, state, log=log) if outcome.done else None
 
 
