@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from airflow_provider_zuora import __version__
 from airflow_provider_zuora.exceptions import (
-    RETRYABLE_STATUS_CODES,
+    TRANSIENT_401_MESSAGE,
     ZuoraApiError,
     ZuoraAuthError,
     ZuoraConfigError,
@@ -44,8 +44,6 @@ GZIP_REQUEST_MIN_BYTES = 1024  # request bodies larger than this are sent gzip-c
 USER_AGENT = f"airflow-provider-zuora/{__version__}"
 #: Refresh a token this many seconds before Zuora says it expires.
 TOKEN_EXPIRY_MARGIN = 60.0
-#: The gateway's 401 body for a passing fault (retried); "Authentication error" means what it says.
-TRANSIENT_401_MESSAGE = "Failed to get user info"
 
 
 @dataclass(frozen=True)
@@ -368,13 +366,16 @@ def should_retry(request: ApiRequest, error: BaseException) -> bool:
         return False
     if isinstance(error, ZuoraTransportError):
         return True
-    if isinstance(error, ZuoraAuthError):
-        return False
-    if isinstance(error, ZuoraApiError):
-        return error.status_code in RETRYABLE_STATUS_CODES or (
-            error.status_code == 401 and TRANSIENT_401_MESSAGE.lower() in error.message.lower()
-        )
+    if isinstance(error, ZuoraApiError):  # 429, 5xx, the gateway's passing 401; never bad credentials
+        return error.retryable
     return False
+
+
+def exhausted(error: BaseException, attempts: int) -> BaseException:
+    """The error to raise when retries ran out: the last one, saying how many tries were made."""
+    if isinstance(error, (ZuoraApiError, ZuoraTransportError)):
+        error.attempts = attempts
+    return error
 
 
 def backoff_seconds(attempt: int, error: BaseException | None, *, base: float, cap: float) -> float:

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_zuora import api
-from airflow_provider_zuora.exceptions import ZuoraConfigError
+from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraConfigError
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Task state store key of the run record (idempotency key, workflow id, instance id).
 STATE_KEY = "zuora_workflow_run"
+#: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
+_PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
 #: XCom key of the instance id, pushed as soon as the run call returns.
 XCOM_INSTANCE_ID = "instance_id"
 
@@ -215,14 +217,22 @@ class RunZuoraWorkflowOperator(BaseOperator):
         same_workflow = str(record.workflow_id) == str(self.workflow_id)
         key = self.idempotency_key or (same_workflow and record.idempotency_key) or record.new_key(context)
         record.save_key(key, self.workflow_id)  # before the POST: a crash after it replays, never reruns
-        state = self.hook.run_workflow(
-            self.workflow_id,
-            parameters,
-            idempotency_key=key,
-            track_id=track_id,
-            entity_ids=self.entity_ids,
-            org_ids=self.org_ids,
-        )
+        try:
+            state = self.hook.run_workflow(
+                self.workflow_id,
+                parameters,
+                idempotency_key=key,
+                track_id=track_id,
+                entity_ids=self.entity_ids,
+                org_ids=self.org_ids,
+            )
+        except ZuoraApiError as err:
+            if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
+                # Unknown workflow, callout off, missing parameters, no permission: a retry cannot help.
+                raise AirflowFailException(
+                    f"Zuora refused to run workflow {self.workflow_id}: {err}"
+                ) from err
+            raise
         record.save_instance(state["id"])
         self.log.info(
             "Started Zuora workflow %s: %s, status %s, track id %s",

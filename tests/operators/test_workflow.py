@@ -257,3 +257,21 @@ def test_wait_timeout_stops_the_instance_then_fails(hook: mock.MagicMock, mocker
     with pytest.raises(AirflowException, match=r"Timed out after 10 s .* it was stopped"):
         op(wait_for_completion=True, timeout=10, poll_interval=1).execute(make_context(FakeStore()))
     hook.stop_workflow_instance.assert_called_once_with("400")
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 406, 422])
+def test_permanent_run_errors_fail_without_retry(hook: mock.MagicMock, status: int) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    hook.run_workflow.side_effect = ZuoraApiError(status, "Callout mode is not turned on")
+    with pytest.raises(AirflowFailException, match=r"Zuora refused to run workflow 396.*Callout mode"):
+        op().execute(make_context(FakeStore()))
+
+
+@pytest.mark.parametrize("status", [409, 429, 503])
+def test_other_run_errors_are_left_to_airflow_retries(hook: mock.MagicMock, status: int) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    hook.run_workflow.side_effect = ZuoraApiError(status, "busy")
+    with pytest.raises(ZuoraApiError):
+        op().execute(make_context(FakeStore()))
