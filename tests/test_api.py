@@ -291,3 +291,21 @@ def test_backoff_is_jittered_exponential_and_retry_after_wins_capped() -> None:
         assert len(set(delays)) > 1  # jitter
     assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=5), base=1, cap=60) == 5
     assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=600), base=1, cap=60) == 60
+
+
+def test_exhausted_marks_the_last_error_with_the_tries() -> None:
+    err = ZuoraApiError(503, "busy")
+    assert api.exhausted(err, 3) is err and err.attempts == 3
+    transport = ZuoraTransportError("reset")
+    assert api.exhausted(transport, 2) is transport and "gave up after 2 attempts" in str(transport)
+    other = ValueError("bug")
+    assert api.exhausted(other, 2) is other
+
+
+def test_should_retry_agrees_with_retryable() -> None:
+    for error in (
+        ZuoraApiError(401, "Failed to get user info"),
+        ZuoraApiError(401, "nope"),
+        ZuoraApiError(429, ""),
+    ):
+        assert api.should_retry(GET, error) is error.retryable

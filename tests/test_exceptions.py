@@ -61,3 +61,28 @@ def test_errors_survive_pickling(clone: object) -> None:
 def test_workflow_failed_keeps_the_state() -> None:
     err = ZuoraWorkflowFailed("failed", state={"id": 1, "status": "Stopped"})
     assert err.state == {"id": 1, "status": "Stopped"} and str(err) == "failed"
+
+
+def test_the_gateways_passing_401_is_retryable_other_401s_are_not() -> None:
+    assert ZuoraApiError(401, "Failed to get user info").retryable
+    assert not ZuoraApiError(401, "Authentication error").retryable
+    assert not ZuoraAuthError(401, "Failed to get user info").retryable  # bad credentials: never
+
+
+def test_giving_up_is_said_once_retries_were_made() -> None:
+    err = ZuoraApiError(503, "busy", request_id="r", attempts=5)
+    assert str(err) == "Zuora API error 503: busy (gave up after 5 attempts) | Zuora-Request-Id=r"
+    assert str(ZuoraApiError(503, "busy", attempts=1)) == "Zuora API error 503: busy"
+    assert str(ZuoraTransportError("no answer", attempts=3)) == "no answer (gave up after 3 attempts)"
+
+
+@pytest.mark.parametrize("clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.deepcopy])
+def test_attempts_and_transport_errors_survive_pickling(clone: object) -> None:
+    api_err = clone(ZuoraApiError(429, "slow down", attempts=4))  # type: ignore[operator]
+    assert (api_err.attempts, str(api_err)) == (
+        4,
+        "Zuora API error 429: slow down (gave up after 4 attempts)",
+    )
+    transport = clone(ZuoraTransportError("reset", attempts=2))  # type: ignore[operator]
+    assert type(transport) is ZuoraTransportError
+    assert (transport.message, transport.attempts, transport.retryable) == ("reset", 2, True)

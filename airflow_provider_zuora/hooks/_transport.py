@@ -1,13 +1,17 @@
 """Process-wide state the hooks share: OAuth tokens and async HTTP clients.
 
 Both are optimisations only (a fresh process fetches a fresh token): correctness never depends
-on them. Tokens are cached per (base URL, client id) until shortly before they expire; one
-thread or coroutine fetches while the others wait, so many hooks cause one token request.
-Async clients are per event loop (an ``httpx.AsyncClient`` cannot cross loops) and per base URL,
-reference-counted so one trigger's ``cleanup()`` does not close a pool others still use. Each
-comes with a semaphore of ``MAX_CONCURRENT_REQUESTS`` (Zuora's default per-tenant concurrency
-limit): a thousand triggers queue in order instead of piling into httpx's pool, which slows
-down badly as its queue grows, and Zuora never sees more than it allows.
+on them. Tokens are cached per (base URL, client id, digest of the secret) until shortly before
+they expire. Fetches are single-flight: while one thread (or, per event loop, one task) fetches,
+the others wait for *its* outcome, token or error, so a thousand hooks cause one token request
+even when the credentials are wrong (no herd of refused token calls against Zuora's 100-per-IP
+token limit).
+
+Async clients are per event loop (an ``httpx.AsyncClient`` cannot cross loops) and per
+(base URL, client id), reference-counted so one trigger's ``cleanup()`` does not close a pool
+others still use. Each comes with a semaphore of ``MAX_CONCURRENT_REQUESTS`` (Zuora's default
+per-tenant concurrency limit): a thousand triggers queue in order instead of piling into httpx's
+pool, which slows down badly as its queue grows, and Zuora never sees more than it allows.
 """
 
 from __future__ import annotations
@@ -16,15 +20,85 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+
+from airflow_provider_zuora import api
+from airflow_provider_zuora.exceptions import ZuoraTransportError
+
 if TYPE_CHECKING:
     import httpx
+    import requests
 
 TokenKey = tuple[str, str]
 MAX_CONCURRENT_REQUESTS = 40
+RETRY_BASE_WAIT = 1.0
+
+
+def retry_kwargs(request: api.ApiRequest, *, max_attempts: int, max_wait: float, log: Any) -> dict[str, Any]:
+    """tenacity settings for one call, for ``Retrying`` and ``AsyncRetrying`` alike.
+
+    The decisions are :mod:`api`'s (``should_retry``, ``backoff_seconds``, ``exhausted``): each
+    retry is logged once with its wait, and running out raises the last error with the try count.
+    """
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return api.backoff_seconds(state.attempt_number, error, base=RETRY_BASE_WAIT, cap=max_wait)
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "Zuora %s %s failed (%s); try %d of %d in %.1f s",
+            request.method,
+            request.path,
+            error,
+            state.attempt_number + 1,
+            max_attempts,
+            state.upcoming_sleep,
+        )
+
+    def give_up(state: RetryCallState) -> Any:
+        error = state.outcome.exception() if state.outcome else None
+        if error is None:  # pragma: no cover - tenacity calls this only after a failure
+            raise AssertionError("retries ended without an error")
+        raise api.exhausted(error, state.attempt_number)
+
+    return {
+        "stop": stop_after_attempt(max_attempts),
+        "wait": wait,
+        "retry": retry_if_exception(lambda e: api.should_retry(request, e)),
+        "before_sleep": before_sleep,
+        "retry_error_callback": give_up,
+        "reraise": True,
+    }
+
+
+class Refresh:
+    """Per call: whether the one token refresh a 401 allows was used."""
+
+    used = False
+
+
+def keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A no-op auth for a requests session: without it requests adds ``~/.netrc`` credentials, which
+    would put an Authorization header on the token call and replace the bearer token on API calls."""
+    return request
+
+
+async def amask_secret(secret: str) -> None:
+    """Mask from a coroutine: in a triggerer the sync ``mask_secret`` can raise ``DeadlockImminentError``."""
+    from airflow.sdk import log as sdk_log
+
+    amask = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3; older ones have only the sync one
+    if amask is None:
+        sdk_log.mask_secret(secret)
+    else:
+        await amask(secret)
 
 
 @dataclass
@@ -33,15 +107,23 @@ class _Token:
     good_until: float  # time.monotonic()
 
 
+def _retrieve(task: asyncio.Task[str]) -> None:
+    """Mark a fetch's error as seen, so a fetch every waiter gave up on logs no warning."""
+    if not task.cancelled():
+        task.exception()
+
+
 class TokenCache:
-    """Tokens per (base URL, client id), shared by every hook in the process."""
+    """Tokens per key, shared by every hook in the process; one fetch at a time per key."""
 
     def __init__(self) -> None:
         self._tokens: dict[TokenKey, _Token] = {}
         self._guard = threading.Lock()
-        self._thread_locks: dict[TokenKey, threading.Lock] = {}
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TokenKey, asyncio.Lock]]
-        self._loop_locks = weakref.WeakKeyDictionary()
+        self._flights: dict[TokenKey, Future[str]] = {}
+        self._aflights: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[TokenKey, asyncio.Task[str]]
+        ]
+        self._aflights = weakref.WeakKeyDictionary()
 
     def peek(self, key: TokenKey) -> str | None:
         tok = self._tokens.get(key)
@@ -62,63 +144,111 @@ class TokenCache:
             self._tokens.clear()
 
     def get(self, key: TokenKey, fetch: Callable[[], tuple[str, float]]) -> str:
-        """The cached token, or one fetched by exactly one thread while the others wait."""
+        """The cached token, or the outcome of the one fetch in flight (started here if none is)."""
         token = self.peek(key)
         if token is not None:
             return token
         with self._guard:
-            lock = self._thread_locks.setdefault(key, threading.Lock())
-        with lock:
             token = self.peek(key)
-            if token is None:
-                token, lifetime = fetch()
-                self.store(key, token, lifetime)
+            if token is not None:
+                return token
+            flight = self._flights.get(key)
+            owner = flight is None
+            if flight is None:
+                flight = self._flights[key] = Future()
+        if not owner:
+            return flight.result()  # the owner's token, or its error raised here too
+        try:
+            token, lifetime = fetch()
+            self.store(key, token, lifetime)
+            flight.set_result(token)
             return token
+        except BaseException as err:  # waiters get the error; an interrupt only as a retryable one
+            shared = err if isinstance(err, Exception) else ZuoraTransportError("token fetch interrupted")
+            flight.set_exception(shared)
+            raise
+        finally:
+            with self._guard:
+                self._flights.pop(key, None)
 
     async def aget(self, key: TokenKey, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> str:
-        """The async twin of :meth:`get`: one coroutine per loop fetches, the rest await it."""
+        """The async twin of :meth:`get`: one task per loop fetches, every caller awaits it.
+
+        The fetch runs in its own task, so a caller that is cancelled (a trigger being stopped)
+        does not cancel the fetch the other callers are waiting for.
+        """
         token = self.peek(key)
         if token is not None:
             return token
         loop = asyncio.get_running_loop()
         with self._guard:
-            lock = self._loop_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
-        async with lock:
-            token = self.peek(key)
-            if token is None:
-                token, lifetime = await fetch()
-                self.store(key, token, lifetime)
-            return token
+            flights = self._aflights.setdefault(loop, {})
+        task = flights.get(key)
+        if task is None:
+
+            async def run() -> str:
+                try:
+                    value, lifetime = await fetch()
+                    self.store(key, value, lifetime)
+                    return value
+                finally:
+                    flights.pop(key, None)
+
+            task = flights[key] = loop.create_task(run())
+            task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
 
 
 class AsyncClientPool:
-    """One ``httpx.AsyncClient`` per (event loop, base URL), with reference counts."""
+    """One ``httpx.AsyncClient`` per (event loop, key), with reference counts."""
 
     def __init__(self) -> None:
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, list[Any]]]
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _Entry]]
         self._clients = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+
+    def _per_loop(self) -> dict[Hashable, _Entry]:
+        with self._guard:
+            return self._clients.setdefault(asyncio.get_running_loop(), {})
 
     def acquire(
-        self, base_url: str, make: Callable[[], httpx.AsyncClient]
+        self, key: Hashable, make: Callable[[], httpx.AsyncClient]
     ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """The loop's client for ``base_url`` and the semaphore that bounds its requests in flight."""
-        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
-        entry = per_loop.get(base_url)
-        if entry is None or entry[0].is_closed:
-            entry = per_loop[base_url] = [make(), 0, asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)]
-        entry[1] += 1
-        return entry[0], entry[2]
+        """The running loop's client for ``key`` and the semaphore bounding its requests in flight."""
+        per_loop = self._per_loop()
+        entry = per_loop.get(key)
+        if entry is None or entry.client.is_closed:
+            entry = per_loop[key] = _Entry(make(), asyncio.Semaphore(MAX_CONCURRENT_REQUESTS))
+        entry.users += 1
+        return entry.client, entry.limit
 
-    async def release(self, base_url: str, client: httpx.AsyncClient) -> None:
-        per_loop = self._clients.get(asyncio.get_running_loop(), {})
-        entry = per_loop.get(base_url)
-        if entry is None or entry[0] is not client:
+    async def release(self, key: Hashable, client: httpx.AsyncClient) -> None:
+        """Give back one use of ``client``; the last user closes it."""
+        per_loop = self._per_loop()
+        entry = per_loop.get(key)
+        if entry is None or entry.client is not client:
             await client.aclose()
             return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del per_loop[base_url]
+        entry.users -= 1
+        if entry.users <= 0:
+            del per_loop[key]
             await client.aclose()
+
+    async def aclose_all(self) -> int:
+        """Close every client of the running loop (shutdown, tests); returns how many were open."""
+        per_loop = self._per_loop()
+        entries = list(per_loop.values())
+        per_loop.clear()
+        for entry in entries:
+            await entry.client.aclose()
+        return len(entries)
+
+
+@dataclass
+class _Entry:
+    client: httpx.AsyncClient
+    limit: asyncio.Semaphore
+    users: int = 0
 
 
 TOKENS = TokenCache()

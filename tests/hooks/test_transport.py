@@ -1,0 +1,253 @@
+"""The shared token cache, async client pool and retry settings (hooks/_transport.py), without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import httpx
+import pytest
+from tenacity import AsyncRetrying, Retrying
+
+from airflow_provider_zuora import api
+from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
+from airflow_provider_zuora.hooks import _transport
+from airflow_provider_zuora.hooks._transport import (
+    MAX_CONCURRENT_REQUESTS,
+    AsyncClientPool,
+    TokenCache,
+    retry_kwargs,
+)
+
+KEY = ("https://rest.zuora.com", "cid#digest")
+GET = api.ApiRequest("GET", "/workflows/workflow_runs/1")
+RUN = api.ApiRequest("POST", "/workflows/1/run", retryable=False)
+
+
+# ---------------------------------------------------------------- tokens, threads
+def test_tokens_are_cached_until_their_lifetime_ends_and_keyed() -> None:
+    cache = TokenCache()
+    fetched: list[str] = []
+
+    def fetch(lifetime: float) -> Any:
+        def inner() -> tuple[str, float]:
+            fetched.append(f"t{len(fetched) + 1}")
+            return fetched[-1], lifetime
+
+        return inner
+
+    assert cache.get(KEY, fetch(3600)) == "t1"
+    assert cache.get(KEY, fetch(3600)) == "t1"
+    assert cache.get(("https://rest.zuora.com", "other#d"), fetch(0)) == "t2"  # another client: own token
+    assert cache.get(("https://rest.zuora.com", "other#d"), fetch(0)) == "t3"  # lifetime 0: expired at once
+    assert fetched == ["t1", "t2", "t3"]
+
+
+def test_invalidate_drops_only_the_token_it_names() -> None:
+    cache = TokenCache()
+    cache.store(KEY, "new", 60)
+    cache.invalidate(KEY, "old")  # a caller that saw the old token fail: the new one stays
+    assert cache.peek(KEY) == "new"
+    cache.invalidate(KEY, "new")
+    assert cache.peek(KEY) is None
+
+
+def test_many_threads_cause_one_fetch() -> None:
+    cache = TokenCache()
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def fetch() -> tuple[str, float]:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "tok", 3600
+
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get(KEY, fetch))) for _ in range(20)]
+    threads[0].start()
+    started.wait(5)
+    for t in threads[1:]:
+        t.start()
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert calls == [1] and got == ["tok"] * 20
+
+
+@pytest.mark.parametrize(
+    ("raised", "waiters_get"),
+    [
+        (ZuoraAuthError(401, "Authentication error"), ZuoraAuthError),
+        (KeyboardInterrupt(), ZuoraTransportError),
+    ],
+)
+def test_a_failed_fetch_fails_every_waiting_thread_once_then_a_new_call_fetches_again(
+    monkeypatch: pytest.MonkeyPatch, raised: BaseException, waiters_get: type[Exception]
+) -> None:
+    waiting = threading.Semaphore(0)
+
+    class CountedFuture(Future):  # type: ignore[type-arg]
+        def result(self, timeout: float | None = None) -> Any:
+            waiting.release()  # a thread parks on the owner's fetch
+            return super().result(timeout)
+
+    monkeypatch.setattr(_transport, "Future", CountedFuture)
+    cache = TokenCache()
+    calls: list[int] = []
+
+    def refused() -> tuple[str, float]:
+        calls.append(1)
+        for _ in range(9):  # fail only once the other nine threads wait for this fetch
+            assert waiting.acquire(timeout=5)
+        raise raised
+
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            cache.get(KEY, refused)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=call) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert calls == [1] and len(errors) == 10
+    assert errors.count(raised) >= 1  # the owner gets its own error back
+    assert all(isinstance(e, waiters_get) for e in errors if e is not raised)  # an error, never an interrupt
+    assert len([e for e in errors if isinstance(e, waiters_get)]) >= 9
+    assert cache.get(KEY, lambda: ("fresh", 60)) == "fresh"  # failures are not cached
+
+
+# ---------------------------------------------------------------- tokens, coroutines
+async def test_a_thousand_coroutines_cause_one_fetch() -> None:
+    cache = TokenCache()
+    calls: list[int] = []
+
+    async def fetch() -> tuple[str, float]:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        return "atok", 3600
+
+    got = await asyncio.gather(*(cache.aget(KEY, fetch) for _ in range(1000)))
+    assert set(got) == {"atok"} and calls == [1]
+
+
+async def test_a_failed_async_fetch_is_one_request_and_fails_every_waiter() -> None:
+    cache = TokenCache()
+    calls: list[int] = []
+
+    async def refused() -> tuple[str, float]:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        raise ZuoraAuthError(401, "Authentication error")
+
+    results = await asyncio.gather(*(cache.aget(KEY, refused) for _ in range(1000)), return_exceptions=True)
+    assert calls == [1]
+    assert all(isinstance(r, ZuoraAuthError) for r in results)
+
+    async def ok() -> tuple[str, float]:
+        return "later", 60
+
+    assert await cache.aget(KEY, ok) == "later"
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_fetch_others_wait_for() -> None:
+    cache = TokenCache()
+    gate = asyncio.Event()
+    calls: list[int] = []
+
+    async def fetch() -> tuple[str, float]:
+        calls.append(1)
+        await gate.wait()
+        return "tok", 3600
+
+    first = asyncio.ensure_future(cache.aget(KEY, fetch))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.aget(KEY, fetch))
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    assert await second == "tok"
+    assert first.cancelled() and calls == [1]
+    assert cache.peek(KEY) == "tok"
+
+
+# ---------------------------------------------------------------- async clients
+async def test_clients_are_shared_per_key_reference_counted_and_bounded() -> None:
+    pool = AsyncClientPool()
+    made: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        made.append(httpx.AsyncClient())
+        return made[-1]
+
+    a, limit_a = pool.acquire(("u", "c1"), make)
+    b, limit_b = pool.acquire(("u", "c1"), make)
+    other, _ = pool.acquire(("u", "c2"), make)
+    assert a is b and limit_a is limit_b and other is not a and len(made) == 2
+    assert limit_a._value == MAX_CONCURRENT_REQUESTS  # Zuora's default concurrency limit per tenant
+    await pool.release(("u", "c1"), a)
+    assert not a.is_closed
+    await pool.release(("u", "c1"), b)
+    assert a.is_closed
+    assert pool.acquire(("u", "c1"), make)[0] is not a  # a closed client is never handed out again
+    assert await pool.aclose_all() == 2
+    assert all(c.is_closed for c in made)
+
+
+def test_each_event_loop_gets_its_own_client() -> None:
+    pool = AsyncClientPool()
+
+    async def take() -> httpx.AsyncClient:
+        client, _ = pool.acquire("k", httpx.AsyncClient)
+        return client
+
+    first = asyncio.run(take())
+    second = asyncio.run(take())
+    assert first is not second
+
+
+# ---------------------------------------------------------------- retry settings
+def test_retries_log_each_wait_once_and_give_up_saying_how_often(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test.retry")
+    caplog.set_level(logging.WARNING, logger="test.retry")
+    calls: list[int] = []
+    kwargs = retry_kwargs(GET, max_attempts=3, max_wait=0, log=log)
+    with pytest.raises(ZuoraApiError) as err:
+        for attempt in Retrying(**kwargs):
+            with attempt:
+                calls.append(1)
+                raise ZuoraApiError(503, "busy")
+    assert len(calls) == 3
+    assert err.value.attempts == 3 and "gave up after 3 attempts" in str(err.value)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and "try 2 of 3" in lines[0] and "try 3 of 3" in lines[1]
+    assert "503" in lines[0]
+
+
+def test_permanent_errors_and_unkeyed_runs_are_raised_at_once_unchanged() -> None:
+    for request, error in ((GET, ZuoraApiError(404, "gone")), (RUN, ZuoraApiError(503, "busy"))):
+        calls: list[int] = []
+        with pytest.raises(ZuoraApiError) as err:
+            for attempt in Retrying(**retry_kwargs(request, max_attempts=5, max_wait=0, log=logging)):
+                with attempt:
+                    calls.append(1)
+                    raise error
+        assert calls == [1] and err.value is error and err.value.attempts is None
+
+
+async def test_async_retries_share_the_settings() -> None:
+    calls: list[int] = []
+    with pytest.raises(ZuoraTransportError, match="gave up after 2 attempts"):
+        async for attempt in AsyncRetrying(**retry_kwargs(GET, max_attempts=2, max_wait=0, log=logging)):
+            with attempt:
+                calls.append(1)
+                raise ZuoraTransportError("Zuora GET / got no answer: ConnectError")
+    assert len(calls) == 2

@@ -1,0 +1,186 @@
+"""ZuoraHook's async side as a triggerer uses it: non-blocking set-up, one token, one pool, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import airflow.sdk.log as sdk_log
+import httpx
+import pytest
+from airflow.sdk import BaseHook
+
+from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError
+from airflow_provider_zuora.hooks import _transport
+from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
+
+BASE = "https://rest.apisandbox.zuora.com"
+INSTANCE = {"id": 400, "name": "WF-396-00000003", "status": "Processing"}
+SECRET = "async-client-secret-77"
+Handler = Callable[[httpx.Request], Any]
+
+
+@pytest.fixture(autouse=True)
+def conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    _transport.TOKENS.clear()
+    extra = {"timeout": 12, "entity_ids": "E-1"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZUORA_DEFAULT",
+        json.dumps({"conn_type": "zuora", "host": BASE, "login": "cid", "password": SECRET, "extra": extra}),
+    )
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.Request]:
+    """Route every AsyncClient the hook makes to ``handler``; returns the requests seen."""
+    seen: list[httpx.Request] = []
+    real = httpx.AsyncClient
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = handler(request)
+        return await answer if asyncio.iscoroutine(answer) else answer
+
+    monkeypatch.setattr(
+        httpx, "AsyncClient", lambda **kw: real(transport=httpx.MockTransport(recording), **kw)
+    )
+    return seen
+
+
+def zuora(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/oauth/token":
+        return httpx.Response(200, json={"access_token": "async-token-1", "expires_in": 3599})
+    return httpx.Response(200, json=INSTANCE)
+
+
+async def test_setup_never_blocks_the_loop_nor_uses_the_sync_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a triggerer the sync masker may raise DeadlockImminentError; the sync lookup blocks the loop."""
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("sync call from the event loop")
+
+    masked: list[Any] = []
+
+    async def amask(secret: Any, name: str | None = None) -> None:
+        masked.append(secret)
+
+    monkeypatch.setattr(sdk_log, "mask_secret", forbidden)
+    monkeypatch.setattr(sdk_log, "amask_secret", amask)
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(forbidden))
+    serve(monkeypatch, zuora)
+    hook = ZuoraHook()
+    assert await hook.aget_workflow_instance(400) == INSTANCE
+    assert SECRET in masked and "async-token-1" in masked
+    await hook.aclose()
+
+
+async def test_headers_timeouts_and_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = serve(monkeypatch, zuora)
+    hook = ZuoraHook()
+    await hook.aget_workflow_instance("400")
+    token_req, get = seen
+    assert "authorization" not in token_req.headers
+    assert token_req.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert dict(httpx.QueryParams(token_req.content.decode())) == {
+        "client_id": "cid",
+        "client_secret": SECRET,
+        "grant_type": "client_credentials",
+    }
+    assert get.headers["authorization"] == "Bearer async-token-1"
+    assert get.headers["accept-encoding"] == "gzip" and get.headers["zuora-entity-ids"] == "E-1"
+    assert get.headers["user-agent"].startswith("airflow-provider-zuora/")
+    for req in seen:
+        timeout = req.extensions["timeout"]
+        assert (timeout["connect"], timeout["read"]) == (CONNECT_TIMEOUT, 12)
+    await hook.aclose()
+
+
+async def test_a_thousand_triggers_with_wrong_credentials_make_one_token_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def refused(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return httpx.Response(401, json={"message": "Authentication error"})
+
+    seen = serve(monkeypatch, refused)
+    hooks = [ZuoraHook() for _ in range(1000)]
+    results = await asyncio.gather(*(h.aget_workflow_instance(400) for h in hooks), return_exceptions=True)
+    assert len(seen) == 1
+    assert all(isinstance(r, ZuoraAuthError) and "zuora_default" in str(r) for r in results)
+    assert all(SECRET not in str(r) for r in results)
+    await asyncio.gather(*(h.aclose() for h in hooks))
+
+
+async def test_a_401_refreshes_the_token_once_and_is_not_looped(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = iter(["t1", "t2", "t3"])
+    answers = iter([httpx.Response(401, json={"message": "Authentication error"})] * 2)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": next(tokens), "expires_in": 3599})
+        return next(answers, httpx.Response(200, json=INSTANCE))
+
+    seen = serve(monkeypatch, handler)
+    hook = ZuoraHook(max_attempts=3, retry_max_wait=0)
+    with pytest.raises(ZuoraApiError) as err:  # 401, new token, 401 again: not looped
+        await hook.aget_workflow_instance(400)
+    assert err.value.status_code == 401
+    assert [r.url.path for r in seen].count("/oauth/token") == 2
+    assert [r.headers.get("authorization") for r in seen if r.url.path != "/oauth/token"] == [
+        "Bearer t1",
+        "Bearer t2",
+    ]
+    await hook.aclose()
+
+
+def test_a_hook_can_be_used_from_two_event_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, zuora)
+    hook = ZuoraHook()
+    clients = []
+
+    async def once() -> None:
+        assert await hook.aget_workflow_instance(400) == INSTANCE
+        clients.append(hook._aclient)
+
+    asyncio.run(once())
+    asyncio.run(once())  # the first loop's client cannot serve the second loop: a new one
+    assert clients[0] is not clients[1]
+
+
+async def test_shared_clients_can_be_closed_for_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, zuora)
+    hooks = [ZuoraHook(), ZuoraHook()]
+    for h in hooks:
+        await h.aget_workflow_instance(400)
+    client = hooks[0]._aclient
+    assert client is not None and client is hooks[1]._aclient
+    assert await ZuoraHook.aclose_shared_clients() == 1
+    assert client.is_closed
+    assert await hooks[0].aget_workflow_instance(400) == INSTANCE  # reopens on demand
+    assert hooks[0]._aclient is not client
+    await ZuoraHook.aclose_shared_clients()
+
+
+async def test_a_trigger_cancelled_mid_token_fetch_leaves_the_others_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrived, gate = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            arrived.set()
+            await gate.wait()
+        return zuora(request)
+
+    seen = serve(monkeypatch, handler)
+    first = asyncio.ensure_future(ZuoraHook().aget_workflow_instance(400))
+    await arrived.wait()  # the first hook's token request is in flight
+    second = asyncio.ensure_future(ZuoraHook().aget_workflow_instance(400))
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    assert await second == INSTANCE
+    assert first.cancelled()
+    assert [r.url.path for r in seen].count("/oauth/token") == 1
+    await ZuoraHook.aclose_shared_clients()
