@@ -362,7 +362,9 @@ def is_auth_refresh(error: BaseException) -> bool:
 
 def should_retry(request: ApiRequest, error: BaseException) -> bool:
     """429/5xx/network errors are retried, never other 4xx, never an un-keyed run call."""
-    if not request.retryable:
+    if not request.retryable or getattr(error, "attempts", None):
+        # An error with ``attempts`` already ran out of tries in an inner loop (the token fetch):
+        # retrying it again would multiply the tries.
         return False
     if isinstance(error, ZuoraTransportError):
         return True

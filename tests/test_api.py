@@ -309,3 +309,9 @@ def test_should_retry_agrees_with_retryable() -> None:
         ZuoraApiError(429, ""),
     ):
         assert api.should_retry(GET, error) is error.retryable
+
+
+def test_an_error_that_already_ran_out_of_tries_is_not_retried_again() -> None:
+    spent = api.exhausted(ZuoraApiError(503, "x"), 5)
+    assert not api.should_retry(GET, spent)
+    assert api.should_retry(GET, ZuoraApiError(503, "x"))

@@ -387,3 +387,11 @@ async def test_async_bad_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     mock_async(monkeypatch, lambda r: httpx.Response(401, json={"message": "Authentication error"}))
     with pytest.raises(ZuoraAuthError, match="zuora_default"):
         await hook().aget_workflow_instance(400)
+
+
+def test_a_token_endpoint_outage_costs_max_attempts_token_calls_not_their_square(requests_mock: Any) -> None:
+    requests_mock.post(TOKEN_URL, status_code=503)
+    with pytest.raises(ZuoraApiError) as err:
+        hook(max_attempts=3).get_workflow_instance(400)
+    assert err.value.status_code == 503
+    assert requests_mock.call_count == 3
