@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 STATE_KEY = "zuora_workflow_run"
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
+#: A resent key may meet its first request still in progress (409): how often, how long to wait.
+_IN_PROGRESS_TRIES = 6
+_IN_PROGRESS_WAIT = 10.0
 #: XCom key of the instance id, pushed as soon as the run call returns.
 XCOM_INSTANCE_ID = "instance_id"
 
@@ -215,24 +218,35 @@ class RunZuoraWorkflowOperator(BaseOperator):
         self, context: Context, record: _RunRecord, parameters: dict[str, Any], track_id: str
     ) -> dict[str, Any]:
         same_workflow = str(record.workflow_id) == str(self.workflow_id)
+        resent = bool(same_workflow and record.idempotency_key)
         key = self.idempotency_key or (same_workflow and record.idempotency_key) or record.new_key(context)
         record.save_key(key, self.workflow_id)  # before the POST: a crash after it replays, never reruns
-        try:
-            state = self.hook.run_workflow(
-                self.workflow_id,
-                parameters,
-                idempotency_key=key,
-                track_id=track_id,
-                entity_ids=self.entity_ids,
-                org_ids=self.org_ids,
-            )
-        except ZuoraApiError as err:
-            if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
-                # Unknown workflow, callout off, missing parameters, no permission: a retry cannot help.
-                raise AirflowFailException(
-                    f"Zuora refused to run workflow {self.workflow_id}: {err}"
-                ) from err
-            raise
+        for attempt in range(1, _IN_PROGRESS_TRIES + 1):
+            try:
+                state = self.hook.run_workflow(
+                    self.workflow_id,
+                    parameters,
+                    idempotency_key=key,
+                    track_id=track_id,
+                    entity_ids=self.entity_ids,
+                    org_ids=self.org_ids,
+                )
+                break
+            except ZuoraApiError as err:
+                if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
+                    # Unknown workflow, callout off, missing parameters, no permission: no retry can help.
+                    raise AirflowFailException(
+                        f"Zuora refused to run workflow {self.workflow_id}: {err}"
+                    ) from err
+                if not (resent and err.status_code == 409 and attempt < _IN_PROGRESS_TRIES):
+                    raise
+                # The earlier try's run call, under this key, may still be in progress at Zuora: once
+                # it ends, Zuora replays its answer for the key. Wait for that rather than fail.
+                wait = min(self.poll_interval, _IN_PROGRESS_WAIT)
+                self.log.info(
+                    "Zuora answered 409 for the resent key (%s); trying again in %g s", err.message, wait
+                )
+                time.sleep(wait)
         record.save_instance(state["id"])
         self.log.info(
             "Started Zuora workflow %s: %s, status %s, track id %s",

@@ -275,3 +275,25 @@ def test_other_run_errors_are_left_to_airflow_retries(hook: mock.MagicMock, stat
     hook.run_workflow.side_effect = ZuoraApiError(status, "busy")
     with pytest.raises(ZuoraApiError):
         op().execute(make_context(FakeStore()))
+
+
+def test_a_resent_key_still_in_progress_at_zuora_is_waited_for(hook: mock.MagicMock, mocker: Any) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    sleep = mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
+    store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
+    instance = {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
+    hook.run_workflow.side_effect = [ZuoraApiError(409, "key in progress"), ZuoraApiError(409, "x"), instance]
+    assert op(poll_interval=3).execute(make_context(store)) == instance
+    keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
+    assert keys == ["airflow-first"] * 3
+    assert [c.args[0] for c in sleep.call_args_list] == [3, 3]
+
+
+def test_a_409_on_a_first_try_is_not_waited_for(hook: mock.MagicMock) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    hook.run_workflow.side_effect = ZuoraApiError(409, "Workflow WF-1 with Id 399 is an instance/run.")
+    with pytest.raises(ZuoraApiError):
+        op().execute(make_context(FakeStore()))
+    assert hook.run_workflow.call_count == 1
