@@ -362,15 +362,22 @@ def is_auth_refresh(error: BaseException) -> bool:
 
 def should_retry(request: ApiRequest, error: BaseException) -> bool:
     """429/5xx/network errors are retried, never other 4xx, never an un-keyed run call."""
-    if not request.retryable or getattr(error, "attempts", None):
-        # An error with ``attempts`` already ran out of tries in an inner loop (the token fetch):
-        # retrying it again would multiply the tries.
+    if not request.retryable:
         return False
     if isinstance(error, ZuoraTransportError):
         return True
     if isinstance(error, ZuoraApiError):  # 429, 5xx, the gateway's passing 401; never bad credentials
         return error.retryable
     return False
+
+
+def retry_again(request: ApiRequest, error: BaseException) -> bool:
+    """The hook's retry predicate: ``should_retry``, unless the error already ran out of tries in an
+    inner retry loop (the token fetch inside a call), which another round would only multiply.
+
+    (Callers that poll, the sensor and the trigger, still judge such an error by ``should_retry``.)
+    """
+    return getattr(error, "attempts", None) is None and should_retry(request, error)
 
 
 def exhausted(error: BaseException, attempts: int) -> BaseException:

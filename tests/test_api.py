@@ -313,5 +313,6 @@ def test_should_retry_agrees_with_retryable() -> None:
 
 def test_an_error_that_already_ran_out_of_tries_is_not_retried_again() -> None:
     spent = api.exhausted(ZuoraApiError(503, "x"), 5)
-    assert not api.should_retry(GET, spent)
-    assert api.should_retry(GET, ZuoraApiError(503, "x"))
+    assert not api.retry_again(GET, spent)  # the hook's outer loop
+    assert api.should_retry(GET, spent)  # still transient for a poller (sensor, trigger)
+    assert api.retry_again(GET, ZuoraApiError(503, "x"))

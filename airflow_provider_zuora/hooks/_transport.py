@@ -71,7 +71,7 @@ def retry_kwargs(request: api.ApiRequest, *, max_attempts: int, max_wait: float,
     return {
         "stop": stop_after_attempt(max_attempts),
         "wait": wait,
-        "retry": retry_if_exception(lambda e: api.should_retry(request, e)),
+        "retry": retry_if_exception(lambda e: api.retry_again(request, e)),
         "before_sleep": before_sleep,
         "retry_error_callback": give_up,
         "reraise": True,
