@@ -118,6 +118,10 @@ def validate_track_id(value: str | None) -> str | None:
     if not isinstance(value, str):
         raise ZuoraConfigError(f"track_id must be a string, got {type(value).__name__}")
     bad = sorted({c for c in value if c in TRACK_ID_FORBIDDEN or not 32 <= ord(c) < 127})
+    if value != value.strip():
+        raise ZuoraConfigError(
+            f"track_id {value[:80]!r} has leading or trailing spaces (HTTP would refuse it)"
+        )
     if bad or len(value) > TRACK_ID_MAX or not value:
         why = f"has forbidden characters {bad}" if bad else f"is {len(value)} characters long"
         raise ZuoraConfigError(
@@ -135,9 +139,10 @@ def validate_idempotency_key(value: str | None) -> str | None:
         raise ZuoraConfigError(
             f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters, got {value!r:.80}"
         )
-    if not value.isascii() or not value.isprintable():
+    if not value.isascii() or not value.isprintable() or value != value.strip():
         raise ZuoraConfigError(
-            f"idempotency_key {value!r:.80} must be printable ASCII (it is an HTTP header)"
+            f"idempotency_key {value!r:.80} must be printable ASCII without leading or trailing spaces "
+            "(it is an HTTP header)"
         )
     return value
 
@@ -149,6 +154,8 @@ def normalize_id(value: Any, field_name: str) -> str:
     text = str(value).strip()
     if not text or text.lower() in {"none", "null"}:
         raise ZuoraConfigError(f"{field_name} is empty ({value!r}): did the upstream XCom exist?")
+    if not text.strip("."):  # "." or "..": would leave the path segment
+        raise ZuoraConfigError(f"{field_name} {value!r} is not an id")
     return quote(text, safe="")
 
 
@@ -158,7 +165,7 @@ def _header_value(name: str, value: str | None) -> str | None:
     text = str(value).strip()
     if not text:
         return None
-    if not text.isascii() or any(c in text for c in "\r\n"):
+    if not text.isascii() or not text.isprintable():
         raise ZuoraConfigError(f"{name} {text!r:.80} must be printable ASCII on one line")
     return text
 
@@ -259,7 +266,7 @@ def error_message(body: Any, text: str) -> str:
             if isinstance(item, Mapping):
                 parts.append(str(item.get("title") or item.get("detail") or item.get("code") or item))
         for item in body.get("reasons") or []:
-            if isinstance(item, Mapping):
+            if isinstance(item, Mapping) and (item.get("message") or item.get("code") is not None):
                 code = item.get("code")
                 msg = str(item.get("message") or "")
                 parts.append(f"{msg} (code {code})" if code is not None and msg else msg or str(code))
@@ -289,8 +296,10 @@ def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = No
         pass
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+    if when.tzinfo is None:  # asctime form or a -0000 zone: HTTP dates are GMT
+        when = when.replace(tzinfo=dt.timezone.utc)
     now = now or dt.datetime.now(dt.timezone.utc)
     return max(0.0, (when - now).total_seconds())
 

@@ -316,3 +316,255 @@ def test_an_error_that_already_ran_out_of_tries_is_not_retried_again() -> None:
     assert not api.retry_again(GET, spent)  # the hook's outer loop
     assert api.should_retry(GET, spent)  # still transient for a poller (sensor, trigger)
     assert api.retry_again(GET, ZuoraApiError(503, "x"))
+
+
+# ---------------------------------------------------------------- edges of the rules above
+UTC = dt.timezone.utc
+
+
+def test_error_message_reads_each_shape_and_joins_several_entries() -> None:
+    errors = {"errors": [{"title": "A"}, {"detail": "B"}, {"code": "C"}], "message": "ignored"}
+    assert api.error_message(errors, "") == "A; B; C"
+    reasons = {"success": False, "reasons": [{"code": 1, "message": "x"}, {"message": "y"}, {"code": 2}]}
+    assert api.error_message(reasons, "") == "x (code 1); y; 2"
+    assert api.error_message({"message": "Authentication error"}, "") == "Authentication error"
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "message"),
+    [
+        (None, "  <html>Bad Gateway</html>\n", "<html>Bad Gateway</html>"),
+        (["a", "list"], '["a", "list"]', '["a", "list"]'),
+        ({"success": False}, '{"success": false}', '{"success": false}'),
+        ({"errors": ["not an object"]}, '{"errors": ["not an object"]}', '{"errors": ["not an object"]}'),
+        (None, "x" * 900, "x" * 500),
+        (None, " \n", "(empty body)"),
+    ],
+)
+def test_error_message_falls_back_to_the_raw_text(body: Any, text: str, message: str) -> None:
+    assert api.error_message(body, text) == message
+
+
+def test_an_empty_reason_does_not_become_the_message_none() -> None:
+    text = '{"success": false, "reasons": [{}]}'
+    assert api.error_message(json.loads(text), text) == text
+
+
+def test_api_error_reads_headers_in_any_case_and_keeps_the_body() -> None:
+    headers = {"zuora-request-id": "rid", "ZUORA-TRACK-ID": "tid", "retry-after": "4"}
+    err = api.api_error(503, headers, '{"message": "busy"}')
+    assert (err.request_id, err.track_id, err.retry_after, err.body) == ("rid", "tid", 4, {"message": "busy"})
+    assert api.api_error(502, {}, "<html>").body == "<html>"
+    assert type(api.api_error(403, {}, '{"message": "no"}', token_call=True)) is ZuoraApiError
+    passing = api.api_error(401, {}, '{"message": "FAILED TO GET USER INFO"}', token_call=True)
+    assert type(passing) is ZuoraApiError and passing.retryable
+
+
+def test_read_response_treats_a_blank_2xx_body_as_none() -> None:
+    assert api.read_response(200, {}, "  \n") is None
+    assert api.read_response(201, {}, "[1, 2]") == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("-5", 0), ("1.5", 1.5), ("", None), ("Sun, 06 Nov 1994 08:49:37 GMT", 0)],  # a date in the past: now
+)
+def test_retry_after_is_never_negative(value: str, seconds: float | None) -> None:
+    assert api.retry_after_seconds({"Retry-After": value}) == seconds
+
+
+def test_retry_after_reads_the_rfc850_date_form() -> None:
+    now = dt.datetime(1994, 11, 6, 8, 49, 0, tzinfo=UTC)
+    assert api.retry_after_seconds({"Retry-After": "Sunday, 06-Nov-94 08:49:37 GMT"}, now) == 37
+
+
+@pytest.mark.parametrize("value", ["Sun Nov  6 08:49:37 1994", "Sun, 06 Nov 1994 08:49:37 -0000"])
+def test_retry_after_reads_the_asctime_date_form(value: str) -> None:
+    now = dt.datetime(1994, 11, 6, 8, 49, 0, tzinfo=UTC)
+    assert api.retry_after_seconds({"Retry-After": value}, now) == 37
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.random, "uniform", lambda low, high: high)  # the top of each jitter range
+    assert [api.backoff_seconds(n, None, base=1, cap=20) for n in range(0, 8)] == [1, 1, 2, 4, 8, 16, 20, 20]
+    assert api.backoff_seconds(3, ZuoraApiError(503, "x"), base=0.5, cap=60) == 2
+    monkeypatch.setattr(api.random, "uniform", lambda low, high: low)
+    assert api.backoff_seconds(5, None, base=1, cap=20) == 0  # full jitter: from zero
+
+
+def test_backoff_edges() -> None:
+    assert api.backoff_seconds(4, ZuoraApiError(429, "x", retry_after=0), base=1, cap=60) == 0
+    assert api.backoff_seconds(4, ZuoraTransportError("x"), base=1, cap=0) == 0
+    assert api.backoff_seconds(2, ZuoraApiError(429, "x", retry_after=7), base=1, cap=0) == 0
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"), [(3599, 3539), (600, 540), (100, 90), (10, 9), (0, 0), (-5, 0)]
+)
+def test_token_lifetime(expires_in: float, lifetime: float) -> None:
+    assert api.token_lifetime(expires_in) == lifetime
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"access_token": "t"}, ("t", 3599)),
+        ({"access_token": "t", "expires_in": "120"}, ("t", 120)),
+        ({"access_token": "t", "expires_in": None}, ("t", 3599)),
+        ({"access_token": "t", "expires_in": "soon"}, ("t", 3599)),
+    ],
+)
+def test_read_token_defaults_a_missing_or_odd_lifetime(
+    body: dict[str, Any], expected: tuple[str, float]
+) -> None:
+    assert api.read_token(body) == expected
+
+
+@pytest.mark.parametrize("body", [None, [], "tok", {"access_token": ""}, {"access_token": None}])
+def test_read_token_refuses_an_answer_without_a_token(body: Any) -> None:
+    with pytest.raises(ZuoraApiError, match="no access_token"):
+        api.read_token(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "page", "following"),
+    [
+        ({"pagination": {"next_page": "/workflows/tasks?page=8"}}, 7, 8),
+        ({"pagination": {"next_page": ""}}, 1, None),
+        ({"pagination": "p2"}, 1, None),
+        ([{"pagination": {"next_page": "x"}}], 1, None),
+        (None, 1, None),
+    ],
+)
+def test_next_page_edges(body: Any, page: int, following: int | None) -> None:
+    assert api.next_page(body, page) == following
+
+
+def test_list_tasks_request() -> None:
+    req = api.list_tasks_request(" 400 ", 3, {"X": "1"})
+    assert (req.method, req.path, req.retryable, req.json) == ("GET", "/workflows/tasks", True, None)
+    assert req.params == {"workflow_id": "400", "instance": "true", "page": 3, "page_length": 100}
+    assert req.headers == {"X": "1"}
+    for bad in (None, "", "None"):
+        with pytest.raises(ZuoraConfigError, match="instance_id"):
+            api.list_tasks_request(bad, 1, H)  # type: ignore[arg-type]
+
+
+def test_run_request_body_headers_and_validation() -> None:
+    given = {"Accept": "application/json"}
+    req = api.run_workflow_request(
+        "a b", {"on": dt.date(2026, 1, 2), "amount": Decimal("1.10")}, headers=given
+    )
+    assert req.path == "/workflows/a%20b/run"
+    assert req.json == {"on": "2026-01-02", "amount": "1.10"}
+    assert req.headers == {"Accept": "application/json", "Content-Type": "application/json"}
+    assert given == {"Accept": "application/json"}  # the caller's mapping is left alone
+    assert api.run_workflow_request(1, None, headers=H).json == {}
+    with pytest.raises(ZuoraConfigError, match="idempotency_key"):
+        api.run_workflow_request(1, {}, idempotency_key="k" * 256, headers=H)
+    with pytest.raises(ZuoraConfigError, match="workflow_id"):
+        api.run_workflow_request("None", {}, headers=H)
+
+
+def test_get_workflow_request() -> None:
+    req = api.get_workflow_request(396, H)
+    assert (req.method, req.path, req.retryable) == ("GET", "/workflows/396", True)
+    with pytest.raises(ZuoraConfigError, match="workflow_id"):
+        api.get_workflow_request("", H)
+
+
+def test_idempotency_key_limits() -> None:
+    assert api.validate_idempotency_key("k" * 255) == "k" * 255
+    assert api.validate_idempotency_key(None) is None
+    with pytest.raises(ZuoraConfigError, match="idempotency_key"):
+        api.validate_idempotency_key(123)  # type: ignore[arg-type]
+
+
+def test_track_id_none_and_type() -> None:
+    assert api.validate_track_id(None) is None
+    with pytest.raises(ZuoraConfigError, match="track_id must be a string"):
+        api.validate_track_id(123)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "segment"), [(0, "0"), (" 400 ", "400"), ("WF-1", "WF-1"), ("a?b#c", "a%3Fb%23c")]
+)
+def test_ids_become_safe_path_segments(value: Any, segment: str) -> None:
+    assert api.normalize_id(value, "instance_id") == segment
+
+
+@pytest.mark.parametrize("bad", ["null", "NULL", " None ", False, 4.0, b"4", None])
+def test_more_bad_ids(bad: Any) -> None:
+    with pytest.raises(ZuoraConfigError, match="workflow_id"):
+        api.normalize_id(bad, "workflow_id")
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+def test_dot_ids_are_refused(bad: str) -> None:
+    with pytest.raises(ZuoraConfigError, match="instance_id"):
+        api.stop_instance_request(bad, H)
+
+
+def test_parameters_must_be_a_mapping() -> None:
+    with pytest.raises(ZuoraConfigError, match="parameters must be a dict, got list"):
+        api.validate_parameters([("a", 1)])  # type: ignore[arg-type]
+
+
+def test_reserved_names_are_refused_only_at_the_top_level() -> None:
+    out = api.validate_parameters({"data": {"id": 1, "format": "csv"}, "rows": [{"action": "x"}]})
+    assert out == {"data": {"id": 1, "format": "csv"}, "rows": [{"action": "x"}]}
+
+
+def test_values_keep_their_json_types() -> None:
+    utc_time = dt.datetime(2026, 11, 28, 10, 30, 5, 123456, tzinfo=UTC)
+    out = api.validate_parameters(
+        {
+            "flag": True,
+            "big": 2**70,
+            "rows": [(1, (2, 3)), {"d": Decimal("-0.00")}],
+            "at": utc_time,
+            "sci": Decimal("1E+2"),
+        }
+    )
+    assert out == {
+        "flag": True,
+        "big": 2**70,
+        "rows": [[1, [2, 3]], {"d": "-0.00"}],
+        "at": "2026-11-28T10:30:05.123456+00:00",
+        "sci": "1E+2",
+    }
+    assert out["flag"] is True
+    with pytest.raises(ZuoraConfigError, match=r"'n'.*Infinity"):
+        api.validate_parameters({"n": Decimal("Infinity")})
+
+
+def test_gzip_starts_just_over_1_kib_and_is_byte_stable() -> None:
+    at_limit = {"a": "x" * (api.GZIP_REQUEST_MIN_BYTES - 8)}  # '{"a":""}' is 8 bytes
+    raw, headers = api.encode_body(at_limit)
+    assert len(raw or b"") == api.GZIP_REQUEST_MIN_BYTES and headers == {}
+    over = {"a": "x" * (api.GZIP_REQUEST_MIN_BYTES - 7)}
+    first, headers = api.encode_body(over)
+    assert headers == {"Content-Encoding": "gzip"} and json.loads(gzip.decompress(first or b"")) == over
+    assert api.encode_body(over)[0] == first  # a retried request sends the same bytes
+
+
+def test_empty_header_values_are_dropped_and_values_trimmed() -> None:
+    headers = api.base_headers(entity_ids="  E1  ", org_ids="", track_id=None)
+    assert headers["Zuora-Entity-Ids"] == "E1" and "Zuora-Org-Ids" not in headers
+    with pytest.raises(ZuoraConfigError, match="org_ids"):
+        api.base_headers(entity_ids=None, org_ids="O1\nO2", track_id=None)
+    with pytest.raises(ZuoraConfigError, match="org_ids"):
+        api.base_headers(entity_ids=None, org_ids="Orgé", track_id=None)
+
+
+def test_header_values_with_control_characters_are_refused() -> None:
+    with pytest.raises(ZuoraConfigError, match="entity_ids"):
+        api.base_headers(entity_ids="E1\x00", org_ids=None, track_id=None)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ZuoraAuthError(503, "x"), ZuoraApiError(418, "x"), ConnectionError("raw"), TimeoutError("raw")],
+)
+def test_should_retry_refuses_what_is_not_a_zuora_transient(error: BaseException) -> None:
+    assert not api.should_retry(GET, error)

@@ -12,6 +12,7 @@ from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,
     ZuoraConfigError,
+    ZuoraError,
     ZuoraTransportError,
     ZuoraWorkflowFailed,
 )
@@ -86,3 +87,88 @@ def test_attempts_and_transport_errors_survive_pickling(clone: object) -> None:
     transport = clone(ZuoraTransportError("reset", attempts=2))  # type: ignore[operator]
     assert type(transport) is ZuoraTransportError
     assert (transport.message, transport.attempts, transport.retryable) == ("reset", 2, True)
+
+
+# ---------------------------------------------------------------- the full retry table and round trips
+@pytest.mark.parametrize(
+    ("status", "message", "retryable"),
+    [
+        (429, "API Rate limit exceeded", True),
+        (500, "", True),
+        (502, "", True),
+        (503, "", True),
+        (504, "", True),
+        (401, "Failed to get user info", True),
+        (401, "Authentication error", False),
+        (400, "", False),
+        (403, "", False),
+        (404, "", False),
+        (406, "", False),
+        (409, "", False),
+        (422, "", False),
+        (200, "not JSON", False),
+    ],
+)
+def test_retryable_table(status: int, message: str, retryable: bool) -> None:
+    assert ZuoraApiError(status, message).retryable is retryable
+    assert ZuoraAuthError(status, message).retryable is False  # bad credentials: never, whatever the status
+
+
+def test_text_without_ids_or_with_only_the_track_id() -> None:
+    assert str(ZuoraApiError(404, "gone")) == "Zuora API error 404: gone"
+    assert str(ZuoraApiError(404, "gone", track_id="t")) == "Zuora API error 404: gone | Zuora-Track-Id=t"
+    err = ZuoraApiError(404, "gone", request_id="r")
+    assert err.args == (str(err),)  # what Airflow prints is the full text
+
+
+def test_every_error_is_a_zuora_error() -> None:
+    for err in (
+        ZuoraApiError(500, "x"),
+        ZuoraAuthError(401, "x"),
+        ZuoraConfigError("x"),
+        ZuoraTransportError("x"),
+        ZuoraWorkflowFailed("x"),
+    ):
+        with pytest.raises(ZuoraError):
+            raise err
+
+
+@pytest.mark.parametrize("clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.copy, copy.deepcopy])
+@pytest.mark.parametrize(
+    "err",
+    [
+        ZuoraApiError(
+            503,
+            "busy",
+            request_id="r-1",
+            track_id="t-1",
+            retry_after=1.5,
+            body={"reasons": [{"code": 1, "message": "busy"}]},
+            attempts=3,
+        ),
+        ZuoraAuthError(401, "refused", request_id="r-2"),
+        ZuoraTransportError("Zuora GET /x got no answer: ConnectError", attempts=5),
+    ],
+)
+def test_round_trips_keep_type_fields_and_text(clone: object, err: Exception) -> None:
+    back = clone(err)  # type: ignore[operator]
+    assert type(back) is type(err) and str(back) == str(err)
+    fields = ("status_code", "message", "request_id", "track_id", "retry_after", "body", "attempts")
+    assert {f: getattr(back, f, None) for f in fields} == {f: getattr(err, f, None) for f in fields}
+    assert back.retryable is err.retryable  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("clone", [lambda e: pickle.loads(pickle.dumps(e)), copy.deepcopy])
+def test_config_and_workflow_errors_round_trip(clone: object) -> None:
+    config = clone(ZuoraConfigError("Connection 'x': bad"))  # type: ignore[operator]
+    assert type(config) is ZuoraConfigError and str(config) == "Connection 'x': bad"
+    failed = clone(ZuoraWorkflowFailed("failed", state={"id": 1, "tasks": {"error": 2}}))  # type: ignore[operator]
+    assert type(failed) is ZuoraWorkflowFailed
+    assert (str(failed), failed.state) == ("failed", {"id": 1, "tasks": {"error": 2}})
+
+
+def test_workflow_failed_copies_the_state_it_is_given() -> None:
+    state = {"id": 1}
+    err = ZuoraWorkflowFailed("failed", state=state)
+    state["id"] = 2
+    assert err.state == {"id": 1} and ZuoraWorkflowFailed("x").state == {}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,41 +17,8 @@ from airflow_provider_zuora.exceptions import (
     ZuoraConfigError,
     ZuoraTransportError,
 )
-from airflow_provider_zuora.hooks import _transport
 from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
-
-BASE = "https://rest.apisandbox.zuora.com"
-TOKEN_URL = f"{BASE}/oauth/token"
-RUN_URL = f"{BASE}/workflows/396/run"
-STATE_URL = f"{BASE}/workflows/workflow_runs/400"
-INSTANCE = {"id": 400, "name": "WF-396-00000003", "status": "Queued", "originalWorkflowId": "396"}
-
-
-def token_answer(n: int = 1, expires_in: int = 3599) -> dict[str, Any]:
-    return {"json": {"access_token": f"tok-{n}", "token_type": "bearer", "expires_in": expires_in}}
-
-
-@pytest.fixture(autouse=True)
-def conn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The connection as users give it in an environment variable: AIRFLOW_CONN_ZUORA_DEFAULT JSON."""
-    _transport.TOKENS.clear()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ZUORA_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "zuora",
-                "host": BASE,
-                "login": "client-id",
-                "password": "client-secret-value",
-                "extra": {"entity_ids": "E-1", "org_ids": "O-1,O-2", "timeout": 30},
-            }
-        ),
-    )
-    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)  # retries without waiting
-
-
-def hook(**kwargs: Any) -> ZuoraHook:
-    return ZuoraHook(**kwargs)
+from tests.hooks._mocked import BASE, INSTANCE, RUN_URL, STATE_URL, TOKEN_URL, conn, hook, token_answer  # noqa: F401 - conn is an autouse fixture
 
 
 # ---------------------------------------------------------------- OAuth
@@ -72,22 +37,6 @@ def test_token_call_is_form_encoded_without_authorization_and_api_calls_carry_th
         "grant_type": ["client_credentials"],
     }
     assert api_req.headers["Authorization"] == "Bearer tok-1"
-
-
-def test_one_token_for_many_hooks_and_threads(requests_mock: Any) -> None:
-    def slow_token(request: Any, context: Any) -> dict[str, Any]:
-        time.sleep(0.05)
-        return token_answer()["json"]
-
-    requests_mock.post(TOKEN_URL, json=slow_token)
-    requests_mock.get(STATE_URL, json=INSTANCE)
-    threads = [threading.Thread(target=hook().get_workflow_instance, args=(400,)) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.url == TOKEN_URL for r in requests_mock.request_history) == 1
-    assert sum(r.url == STATE_URL for r in requests_mock.request_history) == 20
 
 
 def test_another_client_id_gets_its_own_token(requests_mock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +95,8 @@ def test_a_passing_401_from_the_token_endpoint_is_retried(requests_mock: Any) ->
         TOKEN_URL, [{"status_code": 401, "json": {"message": "Failed to get user info"}}, token_answer()]
     )
     requests_mock.get(STATE_URL, json=INSTANCE)
-    assert hook().get_workflow_instance(400) == INSTANCE
+    assert hook(retry_max_wait=0).get_workflow_instance(400) == INSTANCE
+    assert [r.url for r in requests_mock.request_history] == [TOKEN_URL, TOKEN_URL, STATE_URL]
 
 
 # ---------------------------------------------------------------- session, timeouts, headers

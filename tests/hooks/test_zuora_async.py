@@ -12,7 +12,12 @@ import httpx
 import pytest
 from airflow.sdk import BaseHook
 
-from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError
+from airflow_provider_zuora.exceptions import (
+    ZuoraApiError,
+    ZuoraAuthError,
+    ZuoraConfigError,
+    ZuoraTransportError,
+)
 from airflow_provider_zuora.hooks import _transport
 from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
 
@@ -184,3 +189,149 @@ async def test_a_trigger_cancelled_mid_token_fetch_leaves_the_others_working(
     assert first.cancelled()
     assert [r.url.path for r in seen].count("/oauth/token") == 1
     await ZuoraHook.aclose_shared_clients()
+
+
+# ---------------------------------------------------------------- the async twins, call by call
+@pytest.fixture
+async def closing() -> Any:
+    """Close every shared client of the test's loop afterwards."""
+    yield
+    await ZuoraHook.aclose_shared_clients()
+
+
+def token_then(answers: list[httpx.Response]) -> Handler:
+    """Zuora issuing ``async-token-<n>`` and answering API calls from ``answers`` in order."""
+    issued = iter(range(1, 100))
+    queue = iter(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(
+                200, json={"access_token": f"async-token-{next(issued)}", "expires_in": 3599}
+            )
+        return next(queue)
+
+    return handler
+
+
+def api_calls(seen: list[httpx.Request]) -> list[httpx.Request]:
+    return [r for r in seen if r.url.path != "/oauth/token"]
+
+
+async def test_async_tasks_follow_every_page(monkeypatch: pytest.MonkeyPatch, closing: None) -> None:
+    pages = [
+        {"data": [{"id": i} for i in range(100)], "pagination": {"next_page": "p2", "page": 1}},
+        {"data": [{"id": i} for i in range(100, 200)], "pagination": {"next_page": "p3", "page": 2}},
+        {"data": [{"id": i} for i in range(200, 250)], "pagination": {"next_page": None, "page": 3}},
+    ]
+    seen = serve(monkeypatch, token_then([httpx.Response(200, json=p) for p in pages]))
+    tasks = await ZuoraHook().aget_workflow_instance_tasks(400)
+    assert [t["id"] for t in tasks] == list(range(250))
+    queries = [dict(r.url.params) for r in api_calls(seen)]
+    assert queries == [
+        {"workflow_id": "400", "instance": "true", "page": str(n), "page_length": "100"} for n in (1, 2, 3)
+    ]
+    assert {r.url.path for r in api_calls(seen)} == {"/workflows/tasks"}
+
+
+async def test_async_stop_is_a_put_without_an_idempotency_key(
+    monkeypatch: pytest.MonkeyPatch, closing: None
+) -> None:
+    seen = serve(monkeypatch, token_then([httpx.Response(200, json={"success": True})]))
+    assert await ZuoraHook().astop_workflow_instance("400") == {"success": True}
+    (stop,) = api_calls(seen)
+    assert (stop.method, stop.url.path) == ("PUT", "/workflows/workflow_runs/400/stop")
+    assert "idempotency-key" not in stop.headers and stop.headers["authorization"] == "Bearer async-token-1"
+
+
+async def test_async_401_refreshes_once_then_succeeds(monkeypatch: pytest.MonkeyPatch, closing: None) -> None:
+    answers = [
+        httpx.Response(401, json={"message": "Authentication error"}),
+        httpx.Response(200, json=INSTANCE),
+    ]
+    seen = serve(monkeypatch, token_then(answers))
+    assert await ZuoraHook(retry_max_wait=0).aget_workflow_instance(400) == INSTANCE
+    assert [r.url.path for r in seen].count("/oauth/token") == 2
+    assert [r.headers["authorization"] for r in api_calls(seen)] == [
+        "Bearer async-token-1",
+        "Bearer async-token-2",
+    ]
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_async_retryable_statuses_are_tried_max_attempts_times(
+    monkeypatch: pytest.MonkeyPatch, closing: None, status: int
+) -> None:
+    seen = serve(monkeypatch, token_then([httpx.Response(status, json={"message": "busy"})] * 10))
+    with pytest.raises(ZuoraApiError) as err:
+        await ZuoraHook(max_attempts=3, retry_max_wait=0).aget_workflow_instance(400)
+    assert (err.value.status_code, err.value.attempts, err.value.message) == (status, 3, "busy")
+    assert len(api_calls(seen)) == 3
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 406, 409, 422])
+async def test_async_other_4xx_are_not_retried(
+    monkeypatch: pytest.MonkeyPatch, closing: None, status: int
+) -> None:
+    answer = httpx.Response(status, json={"errors": [{"title": "no"}]}, headers={"Zuora-Request-Id": "r-1"})
+    seen = serve(monkeypatch, token_then([answer] * 5))
+    with pytest.raises(ZuoraApiError) as err:
+        await ZuoraHook(max_attempts=5, retry_max_wait=0).aget_workflow_instance(400)
+    assert (err.value.status_code, err.value.message, err.value.request_id) == (status, "no", "r-1")
+    assert len(api_calls(seen)) == 1
+
+
+@pytest.mark.parametrize("exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow")])
+async def test_async_network_failures_are_retried_then_raised(
+    monkeypatch: pytest.MonkeyPatch, closing: None, exc: Exception
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "async-token-1", "expires_in": 3599})
+        raise exc
+
+    seen = serve(monkeypatch, handler)
+    with pytest.raises(ZuoraTransportError) as err:
+        await ZuoraHook(max_attempts=3, retry_max_wait=0).aget_workflow_instance(400)
+    assert err.value.attempts == 3 and type(err.value.__cause__) is type(exc)
+    assert len(api_calls(seen)) == 3
+
+
+@pytest.mark.parametrize("bad", [None, "", "None"])
+async def test_async_bad_ids_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, closing: None, bad: Any
+) -> None:
+    seen = serve(monkeypatch, zuora)
+    hook = ZuoraHook()
+    for call in (
+        hook.aget_workflow_instance,
+        hook.astop_workflow_instance,
+        hook.aget_workflow_instance_tasks,
+    ):
+        with pytest.raises(ZuoraConfigError, match="instance_id"):
+            await call(bad)
+    assert seen == []
+
+
+async def test_async_ids_in_answers_come_back_as_sent(monkeypatch: pytest.MonkeyPatch, closing: None) -> None:
+    answer = {**INSTANCE, "id": "400", "originalWorkflowId": 396}
+    serve(monkeypatch, token_then([httpx.Response(200, json=answer)]))
+    got = await ZuoraHook().aget_workflow_instance(400)
+    assert got == answer and got["id"] == "400" and got["originalWorkflowId"] == 396
+
+
+async def test_async_release_closes_the_client_only_with_its_last_user(
+    monkeypatch: pytest.MonkeyPatch, closing: None
+) -> None:
+    serve(monkeypatch, zuora)
+    first, second = ZuoraHook(), ZuoraHook()
+    await first.aget_workflow_instance(400)
+    await second.aget_workflow_instance(400)
+    client = first._aclient
+    assert client is not None and client is second._aclient
+    await first.aclose()
+    await first.aclose()  # twice is harmless: it does not take the other hook's share
+    assert not client.is_closed
+    assert await second.aget_workflow_instance(400) == INSTANCE
+    await second.aclose()
+    assert client.is_closed
