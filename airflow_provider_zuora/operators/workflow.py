@@ -164,12 +164,13 @@ class RunZuoraWorkflowOperator(BaseOperator):
         self.fail_on_task_errors = fail_on_task_errors
         self.deferrable = deferrable
         self.instance_id: str | int | None = None
+        self._hook: ZuoraHook | None = None
 
     @property
     def hook(self) -> ZuoraHook:
-        from airflow_provider_zuora.hooks.zuora import ZuoraHook
+        if self._hook is None:
+            from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
-        if getattr(self, "_hook", None) is None:
             self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
         return self._hook
 

@@ -363,6 +363,11 @@ class ZuoraGateway:
 
 
 # ---- routes ----
+def _page_params(request: Request) -> tuple[int, int]:
+    """``page`` and ``page_length`` of a paginated list call."""
+    return _int_param(request, "page", 1), _int_param(request, "page_length", DEFAULT_PAGE_LENGTH)
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -427,10 +432,7 @@ def create_app(backend: ZuoraBackend, transports: dict[Any, Any] | None = None) 
 
     @app.get("/workflows/tasks")
     async def list_tasks(request: Request) -> Response:
-        page, page_length = (
-            _int_param(request, "page", 1),
-            _int_param(request, "page_length", DEFAULT_PAGE_LENGTH),
-        )
+        page, page_length = _page_params(request)
         instance = request.query_params.get("instance", "").lower() in ("true", "1", "yes")
         items, more = backend.list_tasks(request.query_params.get("workflow_id"), instance, page, page_length)
         return _page(request, items, more, page, page_length)
@@ -441,10 +443,7 @@ def create_app(backend: ZuoraBackend, transports: dict[Any, Any] | None = None) 
 
     @app.get("/workflows")
     async def list_workflows(request: Request) -> Response:
-        page, page_length = (
-            _int_param(request, "page", 1),
-            _int_param(request, "page_length", DEFAULT_PAGE_LENGTH),
-        )
+        page, page_length = _page_params(request)
         items, more = backend.list_workflow_definitions(page, page_length, request.query_params.get("name"))
         return _page(request, items, more, page, page_length)
 
