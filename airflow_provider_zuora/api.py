@@ -1,6 +1,6 @@
 """The Zuora Workflow API without I/O: requests to send, answers to read, retry decisions.
 
-The sync transport (requests) and the async one (httpx) in the hook are thin shells around
+The sync transport (requests) and the async one (httpcore) in the hook are thin shells around
 these functions, so URLs, headers, validation, error parsing and retry rules exist once.
 Cheap to import (no HTTP library): the operator validates parameters with it at parse time.
 
@@ -278,7 +278,7 @@ def error_message(body: Any, text: str) -> str:
     return snippet[:500] if snippet else "(empty body)"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name.lower():
             return value
@@ -287,7 +287,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
-    raw = _header(headers, "Retry-After")
+    raw = header(headers, "Retry-After")
     if not raw:
         return None
     try:
@@ -311,8 +311,8 @@ def api_error(
     body = _decode(text)
     message = error_message(body, text)
     kwargs: dict[str, Any] = {
-        "request_id": _header(headers, "Zuora-Request-Id"),
-        "track_id": _header(headers, "Zuora-Track-Id"),
+        "request_id": header(headers, "Zuora-Request-Id"),
+        "track_id": header(headers, "Zuora-Track-Id"),
         "retry_after": retry_after_seconds(headers),
         "body": body if body is not None else text[:2000],
     }

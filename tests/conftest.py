@@ -6,8 +6,10 @@ configured, the shipped ``example_dags/`` and the test-only ``tests/dags/``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,32 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "example_dags")
 os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(_BUNDLES)
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+def _is_loopback(host: object) -> bool:
+    if host is None or host in ("localhost", socket.gethostname()):
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return name.endswith(".localhost")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """No test resolves a host outside loopback (so none reaches a real Zuora): a mock that
+    missed its mark fails loudly here instead of trying the internet."""
+    real = socket.getaddrinfo
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        if not _is_loopback(host):
+            raise OSError(f"tests may only reach loopback; this one tried to resolve {host!r}")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", guarded)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,11 @@ the others wait for *its* outcome, token or error, so a thousand hooks cause one
 even when the credentials are wrong (no herd of refused token calls against Zuora's 100-per-IP
 token limit).
 
-Async clients are per event loop (an ``httpx.AsyncClient`` cannot cross loops) and per
+Async clients (``hooks/_lanes.py``) are per event loop (a connection cannot cross loops) and per
 (base URL, client id), reference-counted so one trigger's ``cleanup()`` does not close a pool
 others still use. Each comes with a semaphore of ``MAX_CONCURRENT_REQUESTS`` (Zuora's default
-per-tenant concurrency limit): a thousand triggers queue in order instead of piling into httpx's
-pool, which slows down badly as its queue grows, and Zuora never sees more than it allows.
+per-tenant concurrency limit): a thousand triggers queue in order, cheaply, and Zuora never sees
+more than it allows.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from airflow_provider_zuora import api
 from airflow_provider_zuora.exceptions import ZuoraTransportError
 
 if TYPE_CHECKING:
-    import httpx
     import requests
+
+    from airflow_provider_zuora.hooks._lanes import LaneClient
 
 TokenKey = tuple[str, str]
 MAX_CONCURRENT_REQUESTS = 40
@@ -200,7 +201,7 @@ class TokenCache:
 
 
 class AsyncClientPool:
-    """One ``httpx.AsyncClient`` per (event loop, key), with reference counts."""
+    """One ``LaneClient`` per (event loop, key), with reference counts."""
 
     def __init__(self) -> None:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _Entry]]
@@ -211,9 +212,7 @@ class AsyncClientPool:
         with self._guard:
             return self._clients.setdefault(asyncio.get_running_loop(), {})
 
-    def acquire(
-        self, key: Hashable, make: Callable[[], httpx.AsyncClient]
-    ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def acquire(self, key: Hashable, make: Callable[[], LaneClient]) -> tuple[LaneClient, asyncio.Semaphore]:
         """The running loop's client for ``key`` and the semaphore bounding its requests in flight."""
         per_loop = self._per_loop()
         entry = per_loop.get(key)
@@ -222,7 +221,7 @@ class AsyncClientPool:
         entry.users += 1
         return entry.client, entry.limit
 
-    async def release(self, key: Hashable, client: httpx.AsyncClient) -> None:
+    async def release(self, key: Hashable, client: LaneClient) -> None:
         """Give back one use of ``client``; the last user closes it."""
         per_loop = self._per_loop()
         entry = per_loop.get(key)
@@ -246,7 +245,7 @@ class AsyncClientPool:
 
 @dataclass
 class _Entry:
-    client: httpx.AsyncClient
+    client: LaneClient
     limit: asyncio.Semaphore
     users: int = 0
 

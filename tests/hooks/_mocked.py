@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
+import httpcore
+import httpx
 import pytest
 
-from airflow_provider_zuora.hooks import _transport
+from airflow_provider_zuora.hooks import _lanes, _transport
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
 BASE = "https://rest.apisandbox.zuora.com"
@@ -42,3 +46,44 @@ def conn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def hook(**kwargs: Any) -> ZuoraHook:
     return ZuoraHook(**kwargs)
+
+
+Handler = Callable[[httpx.Request], Any]
+
+
+class HandlerLane:
+    """A lane of the hook's async client (``hooks/_lanes.py``) answered in-process by ``handler``:
+    an ``httpx.Request`` in, an ``httpx.Response`` (or a coroutine of one) out, or an exception
+    (``httpcore.ConnectError``...) raised as the network would."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        body = b"".join([chunk async for chunk in request.stream])  # type: ignore[union-attr]
+        url = request.url
+        port = f":{url.port}" if url.port else ""
+        target = f"{url.scheme.decode()}://{url.host.decode()}{port}{url.target.decode()}"
+        method = request.method.decode()
+        sent = httpx.Request(
+            method, target, headers=request.headers, content=body, extensions=request.extensions
+        )
+        answer = self.handler(sent)
+        if asyncio.iscoroutine(answer):
+            answer = await answer
+        return httpcore.Response(answer.status_code, headers=answer.headers.raw, content=answer.content)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def serve_async(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.Request]:
+    """Route every async request the hooks make to ``handler``; returns the requests seen."""
+    seen: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> Any:
+        seen.append(request)
+        return handler(request)
+
+    monkeypatch.setattr(_lanes, "open_lane", lambda base_url, ssl_context: HandlerLane(recording))
+    return seen

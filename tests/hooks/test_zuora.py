@@ -18,7 +18,17 @@ from airflow_provider_zuora.exceptions import (
     ZuoraTransportError,
 )
 from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
-from tests.hooks._mocked import BASE, INSTANCE, RUN_URL, STATE_URL, TOKEN_URL, conn, hook, token_answer  # noqa: F401 - conn is an autouse fixture
+from tests.hooks._mocked import (
+    BASE,
+    INSTANCE,
+    RUN_URL,
+    STATE_URL,
+    TOKEN_URL,
+    conn,  # noqa: F401 - an autouse fixture
+    hook,
+    serve_async,
+    token_answer,
+)
 
 
 # ---------------------------------------------------------------- OAuth
@@ -268,12 +278,7 @@ def test_test_connection_failure_says_why_without_the_secret(requests_mock: Any)
 
 # ---------------------------------------------------------------- async twins
 def mock_async(monkeypatch: pytest.MonkeyPatch, handler: Any) -> None:
-    real = httpx.AsyncClient
-
-    def factory(**kwargs: Any) -> httpx.AsyncClient:
-        return real(transport=httpx.MockTransport(handler), **kwargs)
-
-    monkeypatch.setattr(httpx, "AsyncClient", factory)
+    serve_async(monkeypatch, handler)
 
 
 async def test_async_methods_share_one_token_and_one_client(monkeypatch: pytest.MonkeyPatch) -> None:

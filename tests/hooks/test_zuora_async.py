@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import airflow.sdk.log as sdk_log
+import httpcore
 import httpx
 import pytest
 from airflow.sdk import BaseHook
@@ -20,6 +21,7 @@ from airflow_provider_zuora.exceptions import (
 )
 from airflow_provider_zuora.hooks import _transport
 from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
+from tests.hooks._mocked import serve_async
 
 BASE = "https://rest.apisandbox.zuora.com"
 INSTANCE = {"id": 400, "name": "WF-396-00000003", "status": "Processing"}
@@ -38,19 +40,8 @@ def conn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.Request]:
-    """Route every AsyncClient the hook makes to ``handler``; returns the requests seen."""
-    seen: list[httpx.Request] = []
-    real = httpx.AsyncClient
-
-    async def recording(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = handler(request)
-        return await answer if asyncio.iscoroutine(answer) else answer
-
-    monkeypatch.setattr(
-        httpx, "AsyncClient", lambda **kw: real(transport=httpx.MockTransport(recording), **kw)
-    )
-    return seen
+    """Route every request the hooks' async clients make to ``handler``; returns the requests seen."""
+    return serve_async(monkeypatch, handler)
 
 
 def zuora(request: httpx.Request) -> httpx.Response:
@@ -281,7 +272,7 @@ async def test_async_other_4xx_are_not_retried(
     assert len(api_calls(seen)) == 1
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow")])
+@pytest.mark.parametrize("exc", [httpcore.ConnectError("refused"), httpcore.ReadTimeout("slow")])
 async def test_async_network_failures_are_retried_then_raised(
     monkeypatch: pytest.MonkeyPatch, closing: None, exc: Exception
 ) -> None:
