@@ -269,3 +269,66 @@ def test_no_proxy_and_the_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
     with pytest.raises(ZuoraConfigError, match=r"socks5://proxy.corp .*HTTP\(S\) proxy"):
         open_lane(url, ssl_context=None)  # type: ignore[arg-type]
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (the certificate is its own CA)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "zuora-test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(san, False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+async def test_tls_is_verified_against_the_ca_bundle_the_environment_names(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    srv = Server()
+    listener = await asyncio.start_server(srv.handle, "127.0.0.1", 0, ssl=context)
+    url = f"https://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    try:
+        untrusting = LaneClient(url, 1, {})  # certifi's CAs: the test certificate is not among them
+        with pytest.raises(ZuoraTransportError, match="ConnectError"):
+            await get(untrusting)
+        await untrusting.aclose()
+        assert srv.seen == []
+
+        monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+        trusting = LaneClient(url, 1, {})
+        assert (await get(trusting, "/tls")).status == 200
+        assert [s.target for s in srv.seen] == ["/tls"]
+        await trusting.aclose()
+    finally:
+        listener.close()
