@@ -153,6 +153,23 @@ def test_large_answers_come_back_gzip_and_every_task_page_is_read(emu: Any) -> N
     assert len(json.loads(gzip.decompress(raw.raw.read()))["data"]) == 100
 
 
+async def test_async_large_answers_come_back_gzip_and_every_task_page_is_read(emu: Any) -> None:
+    """The triggers' client (httpcore lanes) decodes the emulator's gzip pages as requests does."""
+    run = hook().run_workflow(402, {"batchId": "B1"})
+    emu.backend.advance_clock(30)
+    h = hook()
+    try:
+        tasks = await h.aget_workflow_instance_tasks(run["id"])
+        state = await h.aget_workflow_instance(run["id"])
+    finally:
+        await h.aclose()
+    assert len(tasks) == 300 and len({t["id"] for t in tasks}) == 300
+    assert [t["status"] for t in tasks].count("Error") == 1
+    assert state["status"] == "Finished" and state["tasks"]["error"] == 1
+    pages = emu.backend.requests("GET", "/workflows/tasks")
+    assert len(pages) == 3 and all(r.headers.get("accept-encoding") == "gzip" for r in pages)
+
+
 def test_stop_goes_stopping_then_stopped(emu: Any) -> None:
     h = hook()
     run = h.run_workflow(404, {})
