@@ -7,6 +7,7 @@ reads them back and reattaches instead of starting a second run. See ``_RunRecor
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -30,9 +31,10 @@ if TYPE_CHECKING:
 STATE_KEY = "zuora_workflow_run"
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
-#: A resent key may meet its first request still in progress (409): how often, how long to wait.
-_IN_PROGRESS_TRIES = 6
-_IN_PROGRESS_WAIT = 10.0
+#: A resent key may meet its first request still in progress at Zuora (409). Resend it after 1, 2,
+#: 4, 8 s, then every 10 s, for up to this long in all: longer than the first request can take
+#: (the hook's read timeout is 60 s by default), so its answer is replayed rather than lost.
+_IN_PROGRESS_BUDGET = 120.0
 #: XCom key of the instance id, pushed as soon as the run call returns.
 XCOM_INSTANCE_ID = "instance_id"
 
@@ -222,7 +224,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
         resent = bool(same_workflow and record.idempotency_key)
         key = self.idempotency_key or (same_workflow and record.idempotency_key) or record.new_key(context)
         record.save_key(key, self.workflow_id)  # before the POST: a crash after it replays, never reruns
-        for attempt in range(1, _IN_PROGRESS_TRIES + 1):
+        started = time.monotonic()
+        for attempt in itertools.count(1):
             try:
                 state = self.hook.run_workflow(
                     self.workflow_id,
@@ -239,11 +242,12 @@ class RunZuoraWorkflowOperator(BaseOperator):
                     raise AirflowFailException(
                         f"Zuora refused to run workflow {self.workflow_id}: {err}"
                     ) from err
-                if not (resent and err.status_code == 409 and attempt < _IN_PROGRESS_TRIES):
+                wait = min(2.0 ** (attempt - 1), 10.0)
+                in_budget = time.monotonic() - started + wait <= _IN_PROGRESS_BUDGET
+                if not (resent and err.status_code == 409 and in_budget):
                     raise
                 # The earlier try's run call, under this key, may still be in progress at Zuora: once
                 # it ends, Zuora replays its answer for the key. Wait for that rather than fail.
-                wait = min(self.poll_interval, _IN_PROGRESS_WAIT)
                 self.log.info(
                     "Zuora answered 409 for the resent key (%s); trying again in %g s", err.message, wait
                 )

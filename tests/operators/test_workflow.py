@@ -287,7 +287,28 @@ def test_a_resent_key_still_in_progress_at_zuora_is_waited_for(hook: mock.MagicM
     assert op(poll_interval=3).execute(make_context(store)) == instance
     keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
     assert keys == ["airflow-first"] * 3
-    assert [c.args[0] for c in sleep.call_args_list] == [3, 3]
+    assert [c.args[0] for c in sleep.call_args_list] == [1, 2]  # not tied to poll_interval
+
+
+def test_a_resent_key_in_progress_for_longer_than_two_minutes_fails_the_try(
+    hook: mock.MagicMock, mocker: Any
+) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    clock = [1000.0]
+    mocker.patch("airflow_provider_zuora.operators.workflow.time.monotonic", side_effect=lambda: clock[0])
+    sleep = mocker.patch(
+        "airflow_provider_zuora.operators.workflow.time.sleep",
+        side_effect=lambda s: clock.__setitem__(0, clock[0] + s),
+    )
+    store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
+    hook.run_workflow.side_effect = ZuoraApiError(409, "key in progress")
+    with pytest.raises(ZuoraApiError, match="409"):
+        op().execute(make_context(store))
+    waits = [c.args[0] for c in sleep.call_args_list]
+    assert waits[:5] == [1, 2, 4, 8, 10] and set(waits[4:]) == {10}
+    assert 110 <= sum(waits) <= 120  # about two minutes of resending, then Airflow's retries decide
+    assert hook.run_workflow.call_count == len(waits) + 1
 
 
 def test_a_409_on_a_first_try_is_not_waited_for(hook: mock.MagicMock) -> None:
