@@ -38,6 +38,18 @@ async def ok(seen: Seen) -> Answer:
     return 200, {"Content-Type": "application/json"}, json.dumps({"path": seen.target}).encode()
 
 
+def late(seconds: float, arrived: asyncio.Event | None = None) -> Route:
+    """``ok``, ``seconds`` after the request arrived (and ``arrived`` is set)."""
+
+    async def route(seen: Seen) -> Answer:
+        if arrived is not None:
+            arrived.set()
+        await asyncio.sleep(seconds)
+        return await ok(seen)
+
+    return route
+
+
 @dataclass
 class Server:
     """HTTP/1.1 with keep-alive, one route for every request; counts connections and requests in flight."""
@@ -109,11 +121,7 @@ async def test_sequential_requests_reuse_one_connection(server: Server) -> None:
 
 
 async def test_requests_in_flight_never_exceed_the_lanes_and_all_lanes_come_back(server: Server) -> None:
-    async def slow(seen: Seen) -> Answer:
-        await asyncio.sleep(0.02)
-        return await ok(seen)
-
-    server.route = slow
+    server.route = late(0.02)
     c = client(server, lanes=3)
     answers = await asyncio.gather(*(get(c, f"/n/{i}") for i in range(12)))
     assert [json.loads(a.text)["path"] for a in answers] == [f"/n/{i}" for i in range(12)]
@@ -194,11 +202,7 @@ async def test_a_refused_connection_is_a_transport_error_and_frees_the_lane(serv
 
 
 async def test_a_slow_answer_times_out_as_a_transport_error(server: Server) -> None:
-    async def stuck(seen: Seen) -> Answer:
-        await asyncio.sleep(5)
-        return await ok(seen)
-
-    server.route = stuck
+    server.route = late(5)
     c = client(server, lanes=1)
     with pytest.raises(ZuoraTransportError, match="ReadTimeout"):
         await c.request("GET", "/x", timeout=0.1, connect_timeout=1)
@@ -208,13 +212,7 @@ async def test_a_slow_answer_times_out_as_a_transport_error(server: Server) -> N
 
 async def test_a_cancelled_request_gives_its_lane_back(server: Server) -> None:
     arrived = asyncio.Event()
-
-    async def hold(seen: Seen) -> Answer:
-        arrived.set()
-        await asyncio.sleep(5)
-        return await ok(seen)
-
-    server.route = hold
+    server.route = late(5, arrived)
     c = client(server, lanes=1)
     pending = asyncio.ensure_future(get(c))
     await arrived.wait()
