@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_zuora.hooks._transport import TOKENS
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
 from airflow_provider_zuora.operators.workflow import STATE_KEY, RunZuoraWorkflowOperator
 from tests.operators.test_workflow import FakeStore, make_context
@@ -23,6 +24,7 @@ def test_a_retry_that_meets_its_first_run_call_still_in_progress_waits_for_the_r
     """Try 1 wrote its key and sent the run call; Zuora is still working on it when the worker dies
     and try 2 starts. Try 2 resends the key, gets 409 "in progress", waits, and gets try 1's run
     replayed: one instance, not two, and not a failed task."""
+    TOKENS.clear()  # a token from an earlier test's emulator state would cost a 401 first
     backend = zuora_emulator.backend
     backend.inject_fault(method="POST", path=RUN, when="during", delay=2.0)  # holds the key in progress
     first: dict[str, Any] = {}
