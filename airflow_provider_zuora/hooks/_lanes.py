@@ -97,6 +97,7 @@ class LaneClient:
         self._base = httpcore.URL(base_url.rstrip("/"))
         port = self._base.port
         host = self._base.host.decode("ascii")
+        host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets in Host
         self._host = (host if port is None else f"{host}:{port}").encode("ascii")
         self._headers = {k.lower(): (k, v) for k, v in headers.items()}
         import httpx  # only for its SSL context: certifi, SSL_CERT_FILE / SSL_CERT_DIR, as httpx would

@@ -233,6 +233,18 @@ async def test_a_closed_client_refuses_requests(server: Server) -> None:
         await get(c)
 
 
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://rest.zuora.com", b"rest.zuora.com"),
+        ("http://127.0.0.1:8080/base", b"127.0.0.1:8080"),
+        ("http://[::1]:8080", b"[::1]:8080"),
+    ],
+)
+def test_the_host_header_names_the_base_url(url: str, host: bytes) -> None:
+    assert LaneClient(url, 1, {})._host == host
+
+
 def test_lanes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="lanes"):
         LaneClient("http://127.0.0.1:1", 0, {})
