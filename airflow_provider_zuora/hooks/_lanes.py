@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import httpcore
 
+from airflow_provider_zuora import api
 from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraTransportError
 
 #: httpcore errors that mean "no (complete) answer": retryable, like requests' ConnectionError.
 NO_ANSWER = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError)
-KEEPALIVE_EXPIRY = 5.0
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
@@ -59,8 +59,7 @@ def _proxy_for(url: httpcore.URL) -> str | None:
 
 def open_lane(base_url: httpcore.URL, ssl_context: ssl.SSLContext) -> Lane:
     """One connection to ``base_url``, direct or through the environment's HTTP(S) proxy."""
-    limits: dict[str, Any] = {"max_connections": 1, "max_keepalive_connections": 1}
-    limits["keepalive_expiry"] = KEEPALIVE_EXPIRY
+    limits: dict[str, Any] = {"max_connections": 1, "max_keepalive_connections": 1, "keepalive_expiry": 5.0}
     proxy = _proxy_for(base_url)
     if proxy is None:
         return httpcore.AsyncConnectionPool(ssl_context=ssl_context, **limits)
@@ -95,6 +94,7 @@ class LaneClient:
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, not {lanes}")
         self._base = httpcore.URL(base_url.rstrip("/"))
+        self._prefix = self._base.target.rstrip(b"/")  # a base URL's own path, before each call's
         port = self._base.port
         host = self._base.host.decode("ascii")
         host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets in Host
@@ -115,7 +115,7 @@ class LaneClient:
         return self._idle.qsize()
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> httpcore.URL:
-        target = self._base.target.rstrip(b"/") + urllib.parse.quote(path, safe=_PATH_SAFE).encode()
+        target = self._prefix + urllib.parse.quote(path, safe=_PATH_SAFE).encode()
         if params:
             target += b"?" + urllib.parse.urlencode(params).encode("ascii")
         base = self._base
@@ -160,7 +160,7 @@ class LaneClient:
         finally:
             self._idle.put_nowait(lane)
         answer_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers}
-        encoding = next((v for k, v in answer_headers.items() if k.lower() == "content-encoding"), None)
+        encoding = api.header(answer_headers, "Content-Encoding")
         try:
             text = _decode(answer, encoding)
         except zlib.error as err:

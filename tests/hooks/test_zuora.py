@@ -277,10 +277,6 @@ def test_test_connection_failure_says_why_without_the_secret(requests_mock: Any)
 
 
 # ---------------------------------------------------------------- async twins
-def mock_async(monkeypatch: pytest.MonkeyPatch, handler: Any) -> None:
-    serve_async(monkeypatch, handler)
-
-
 async def test_async_methods_share_one_token_and_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[httpx.Request] = []
 
@@ -299,7 +295,7 @@ async def test_async_methods_share_one_token_and_one_client(monkeypatch: pytest.
             return httpx.Response(200, json={"data": [{"page": page}], "pagination": {"next_page": nxt}})
         return httpx.Response(200, json=INSTANCE)
 
-    mock_async(monkeypatch, handler)
+    serve_async(monkeypatch, handler)
     hooks = [hook() for _ in range(200)]
     states = await asyncio.gather(*(h.aget_workflow_instance(400) for h in hooks))
     assert all(s == INSTANCE for s in states)
@@ -327,7 +323,7 @@ async def test_async_retries_and_refresh(monkeypatch: pytest.MonkeyPatch) -> Non
             return httpx.Response(200, json={"access_token": next(tokens), "expires_in": 3599})
         return next(answers)
 
-    mock_async(monkeypatch, handler)
+    serve_async(monkeypatch, handler)
 
     async def no_sleep(_: float) -> None:
         return None
@@ -339,7 +335,7 @@ async def test_async_retries_and_refresh(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 async def test_async_bad_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    mock_async(monkeypatch, lambda r: httpx.Response(401, json={"message": "Authentication error"}))
+    serve_async(monkeypatch, lambda r: httpx.Response(401, json={"message": "Authentication error"}))
     with pytest.raises(ZuoraAuthError, match="zuora_default"):
         await hook().aget_workflow_instance(400)
 

@@ -39,11 +39,6 @@ def conn(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def serve(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.Request]:
-    """Route every request the hooks' async clients make to ``handler``; returns the requests seen."""
-    return serve_async(monkeypatch, handler)
-
-
 def zuora(request: httpx.Request) -> httpx.Response:
     if request.url.path == "/oauth/token":
         return httpx.Response(200, json={"access_token": "async-token-1", "expires_in": 3599})
@@ -64,7 +59,7 @@ async def test_setup_never_blocks_the_loop_nor_uses_the_sync_masker(monkeypatch:
     monkeypatch.setattr(sdk_log, "mask_secret", forbidden)
     monkeypatch.setattr(sdk_log, "amask_secret", amask)
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(forbidden))
-    serve(monkeypatch, zuora)
+    serve_async(monkeypatch, zuora)
     hook = ZuoraHook()
     assert await hook.aget_workflow_instance(400) == INSTANCE
     assert SECRET in masked and "async-token-1" in masked
@@ -72,7 +67,7 @@ async def test_setup_never_blocks_the_loop_nor_uses_the_sync_masker(monkeypatch:
 
 
 async def test_headers_timeouts_and_form(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = serve(monkeypatch, zuora)
+    seen = serve_async(monkeypatch, zuora)
     hook = ZuoraHook()
     await hook.aget_workflow_instance("400")
     token_req, get = seen
@@ -99,7 +94,7 @@ async def test_a_thousand_triggers_with_wrong_credentials_make_one_token_request
         await asyncio.sleep(0.01)
         return httpx.Response(401, json={"message": "Authentication error"})
 
-    seen = serve(monkeypatch, refused)
+    seen = serve_async(monkeypatch, refused)
     hooks = [ZuoraHook() for _ in range(1000)]
     results = await asyncio.gather(*(h.aget_workflow_instance(400) for h in hooks), return_exceptions=True)
     assert len(seen) == 1
@@ -117,7 +112,7 @@ async def test_a_401_refreshes_the_token_once_and_is_not_looped(monkeypatch: pyt
             return httpx.Response(200, json={"access_token": next(tokens), "expires_in": 3599})
         return next(answers, httpx.Response(200, json=INSTANCE))
 
-    seen = serve(monkeypatch, handler)
+    seen = serve_async(monkeypatch, handler)
     hook = ZuoraHook(max_attempts=3, retry_max_wait=0)
     with pytest.raises(ZuoraApiError) as err:  # 401, new token, 401 again: not looped
         await hook.aget_workflow_instance(400)
@@ -131,7 +126,7 @@ async def test_a_401_refreshes_the_token_once_and_is_not_looped(monkeypatch: pyt
 
 
 def test_a_hook_can_be_used_from_two_event_loops(monkeypatch: pytest.MonkeyPatch) -> None:
-    serve(monkeypatch, zuora)
+    serve_async(monkeypatch, zuora)
     hook = ZuoraHook()
     clients = []
 
@@ -145,7 +140,7 @@ def test_a_hook_can_be_used_from_two_event_loops(monkeypatch: pytest.MonkeyPatch
 
 
 async def test_shared_clients_can_be_closed_for_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    serve(monkeypatch, zuora)
+    serve_async(monkeypatch, zuora)
     hooks = [ZuoraHook(), ZuoraHook()]
     for h in hooks:
         await h.aget_workflow_instance(400)
@@ -169,7 +164,7 @@ async def test_a_trigger_cancelled_mid_token_fetch_leaves_the_others_working(
             await gate.wait()
         return zuora(request)
 
-    seen = serve(monkeypatch, handler)
+    seen = serve_async(monkeypatch, handler)
     first = asyncio.ensure_future(ZuoraHook().aget_workflow_instance(400))
     await arrived.wait()  # the first hook's token request is in flight
     second = asyncio.ensure_future(ZuoraHook().aget_workflow_instance(400))
@@ -215,7 +210,7 @@ async def test_async_tasks_follow_every_page(monkeypatch: pytest.MonkeyPatch, cl
         {"data": [{"id": i} for i in range(100, 200)], "pagination": {"next_page": "p3", "page": 2}},
         {"data": [{"id": i} for i in range(200, 250)], "pagination": {"next_page": None, "page": 3}},
     ]
-    seen = serve(monkeypatch, token_then([httpx.Response(200, json=p) for p in pages]))
+    seen = serve_async(monkeypatch, token_then([httpx.Response(200, json=p) for p in pages]))
     tasks = await ZuoraHook().aget_workflow_instance_tasks(400)
     assert [t["id"] for t in tasks] == list(range(250))
     queries = [dict(r.url.params) for r in api_calls(seen)]
@@ -228,7 +223,7 @@ async def test_async_tasks_follow_every_page(monkeypatch: pytest.MonkeyPatch, cl
 async def test_async_stop_is_a_put_without_an_idempotency_key(
     monkeypatch: pytest.MonkeyPatch, closing: None
 ) -> None:
-    seen = serve(monkeypatch, token_then([httpx.Response(200, json={"success": True})]))
+    seen = serve_async(monkeypatch, token_then([httpx.Response(200, json={"success": True})]))
     assert await ZuoraHook().astop_workflow_instance("400") == {"success": True}
     (stop,) = api_calls(seen)
     assert (stop.method, stop.url.path) == ("PUT", "/workflows/workflow_runs/400/stop")
@@ -240,7 +235,7 @@ async def test_async_401_refreshes_once_then_succeeds(monkeypatch: pytest.Monkey
         httpx.Response(401, json={"message": "Authentication error"}),
         httpx.Response(200, json=INSTANCE),
     ]
-    seen = serve(monkeypatch, token_then(answers))
+    seen = serve_async(monkeypatch, token_then(answers))
     assert await ZuoraHook(retry_max_wait=0).aget_workflow_instance(400) == INSTANCE
     assert [r.url.path for r in seen].count("/oauth/token") == 2
     assert [r.headers["authorization"] for r in api_calls(seen)] == [
@@ -253,7 +248,7 @@ async def test_async_401_refreshes_once_then_succeeds(monkeypatch: pytest.Monkey
 async def test_async_retryable_statuses_are_tried_max_attempts_times(
     monkeypatch: pytest.MonkeyPatch, closing: None, status: int
 ) -> None:
-    seen = serve(monkeypatch, token_then([httpx.Response(status, json={"message": "busy"})] * 10))
+    seen = serve_async(monkeypatch, token_then([httpx.Response(status, json={"message": "busy"})] * 10))
     with pytest.raises(ZuoraApiError) as err:
         await ZuoraHook(max_attempts=3, retry_max_wait=0).aget_workflow_instance(400)
     assert (err.value.status_code, err.value.attempts, err.value.message) == (status, 3, "busy")
@@ -265,7 +260,7 @@ async def test_async_other_4xx_are_not_retried(
     monkeypatch: pytest.MonkeyPatch, closing: None, status: int
 ) -> None:
     answer = httpx.Response(status, json={"errors": [{"title": "no"}]}, headers={"Zuora-Request-Id": "r-1"})
-    seen = serve(monkeypatch, token_then([answer] * 5))
+    seen = serve_async(monkeypatch, token_then([answer] * 5))
     with pytest.raises(ZuoraApiError) as err:
         await ZuoraHook(max_attempts=5, retry_max_wait=0).aget_workflow_instance(400)
     assert (err.value.status_code, err.value.message, err.value.request_id) == (status, "no", "r-1")
@@ -281,7 +276,7 @@ async def test_async_network_failures_are_retried_then_raised(
             return httpx.Response(200, json={"access_token": "async-token-1", "expires_in": 3599})
         raise exc
 
-    seen = serve(monkeypatch, handler)
+    seen = serve_async(monkeypatch, handler)
     with pytest.raises(ZuoraTransportError) as err:
         await ZuoraHook(max_attempts=3, retry_max_wait=0).aget_workflow_instance(400)
     assert err.value.attempts == 3 and type(err.value.__cause__) is type(exc)
@@ -292,7 +287,7 @@ async def test_async_network_failures_are_retried_then_raised(
 async def test_async_bad_ids_are_refused_before_any_request(
     monkeypatch: pytest.MonkeyPatch, closing: None, bad: Any
 ) -> None:
-    seen = serve(monkeypatch, zuora)
+    seen = serve_async(monkeypatch, zuora)
     hook = ZuoraHook()
     for call in (
         hook.aget_workflow_instance,
@@ -306,7 +301,7 @@ async def test_async_bad_ids_are_refused_before_any_request(
 
 async def test_async_ids_in_answers_come_back_as_sent(monkeypatch: pytest.MonkeyPatch, closing: None) -> None:
     answer = {**INSTANCE, "id": "400", "originalWorkflowId": 396}
-    serve(monkeypatch, token_then([httpx.Response(200, json=answer)]))
+    serve_async(monkeypatch, token_then([httpx.Response(200, json=answer)]))
     got = await ZuoraHook().aget_workflow_instance(400)
     assert got == answer and got["id"] == "400" and got["originalWorkflowId"] == 396
 
@@ -314,7 +309,7 @@ async def test_async_ids_in_answers_come_back_as_sent(monkeypatch: pytest.Monkey
 async def test_async_release_closes_the_client_only_with_its_last_user(
     monkeypatch: pytest.MonkeyPatch, closing: None
 ) -> None:
-    serve(monkeypatch, zuora)
+    serve_async(monkeypatch, zuora)
     first, second = ZuoraHook(), ZuoraHook()
     await first.aget_workflow_instance(400)
     await second.aget_workflow_instance(400)
