@@ -10,7 +10,9 @@ its CPU and memory are its own:
 
 Measured per phase over the steady-state window (after a warm-up): token requests (emulator
 count), CPU per poll (process CPU time / polls), peak RSS growth over the phase's start (after
-imports), and lateness (poll-to-poll gap of each waiter minus the interval, as % of it).
+imports), lateness (poll-to-poll gap of each waiter minus the interval, as % of it), and the
+garbage collector's full passes in the window (each stops the whole loop). Last, one full pass
+is timed in an idle process holding a real triggerer's imports: the pause no loop there escapes.
 Targets (issue 5): one token; CPU per poll <= 1.5x the floor; < 50 MB; polls <= 10% late.
 Both phases import the same modules (a triggerer has them loaded), so the heap the garbage
 collector walks in a full pass is the same size; ``--gc-freeze`` takes that start-up heap out of
@@ -50,6 +52,7 @@ class Window:
         self.start, self.end = start, end
         self.starts: dict[str, list[float]] = defaultdict(list)
         self.cpu = [0.0, 0.0]
+        self.gc_pauses: list[float] = []
 
     def poll(self, instance_id: str) -> None:
         self.starts[instance_id].append(time.monotonic())
@@ -59,6 +62,20 @@ class Window:
         self.cpu[0] = time.process_time()
         await asyncio.sleep(self.end - time.monotonic())
         self.cpu[1] = time.process_time()
+
+    def watch_gc(self) -> None:
+        """Time the garbage collector's full passes that start inside the window."""
+        began = [0.0]
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] != 2:
+                return
+            if phase == "start":
+                began[0] = time.perf_counter()
+            elif self.start <= time.monotonic() < self.end:
+                self.gc_pauses.append(time.perf_counter() - began[0])
+
+        gc.callbacks.append(callback)
 
     def polls(self) -> int:
         return sum(self.start <= t < self.end for times in self.starts.values() for t in times)
@@ -160,6 +177,7 @@ def child(args: argparse.Namespace) -> None:
     start = time.monotonic() + WARMUP
     win = Window(start, start + args.seconds)
     peak = [base_rss]
+    win.watch_gc()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -182,6 +200,8 @@ def child(args: argparse.Namespace) -> None:
                 "late_p99": lateness[int(0.99 * (len(lateness) - 1))] if lateness else 0.0,
                 "late_max": max(lateness, default=0.0),
                 "late_over_10": sum(x > 0.10 for x in lateness) / max(len(lateness), 1),
+                "gc_full": len(win.gc_pauses),
+                "gc_full_max_ms": max(win.gc_pauses, default=0.0) * 1e3,
             }
         )
     )
@@ -206,6 +226,23 @@ def run_scenario(
     return rows
 
 
+def idle_full_pass() -> tuple[int, float]:
+    """Objects tracked, and the median full GC pass (ms), in an idle process with a triggerer's imports."""
+    code = (
+        "import gc, statistics, time\n"
+        "import airflow.jobs.triggerer_job_runner, airflow_provider_zuora.triggers.workflow\n"
+        "import airflow_provider_zuora.hooks.zuora\n"
+        "gc.collect()\n"
+        "times = []\n"
+        "for _ in range(5):\n"
+        "    t = time.perf_counter(); gc.collect(); times.append(time.perf_counter() - t)\n"
+        "print(len(gc.get_objects()), statistics.median(times) * 1e3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    objects, ms = out.stdout.split()[-2:]
+    return int(objects), float(ms)
+
+
 def parent(args: argparse.Namespace) -> None:
     from airflow_provider_zuora.testing import Workflow, ZuoraEmulator
 
@@ -217,6 +254,9 @@ def parent(args: argparse.Namespace) -> None:
         for interval in args.intervals:
             rows = run_scenario(emu, ids_file, args.n, interval, args.seconds, args.gc_freeze)
             _table(args.n, interval, args.seconds, rows, args.gc_freeze)
+    objects, ms = idle_full_pass()
+    print(f"\nOne full GC pass, idle, with a triggerer's imports (airflow.jobs.triggerer_job_runner "
+          f"and this provider; {objects:,} objects): {ms:.0f} ms (median of 5)")  # fmt: skip
 
 
 def _row(label: str, floor: str, triggers: str, ratio: str = "", target: str = "") -> str:
@@ -243,6 +283,8 @@ def _table(n: int, interval: float, seconds: float, rows: dict[str, dict[str, An
         print(_row(label, f"{floor[key]:.1%}", f"{trig[key]:.1%}", "", "<= 10%"))
     over = (f"{floor['late_over_10']:.2%}", f"{trig['late_over_10']:.2%}")
     print(_row("polls over 10% late", *over, "", "0"))
+    passes = [f"{v['gc_full']} ({v['gc_full_max_ms']:.0f} ms)" for v in (floor, trig)]
+    print(_row("full GC passes (longest)", *passes))
 
 
 def main() -> None:
