@@ -25,8 +25,9 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -116,7 +117,7 @@ async def httpx_client(host: str, port: int, path: str, token: str, n: int, conc
     return latencies
 
 
-Client = Callable[[str, int, str, str, int, int], Awaitable[list[float]]]
+Client = Callable[[str, int, str, str, int, int], Coroutine[Any, Any, list[float]]]
 
 
 def measure(client: Client, base_url: str, n: int, runs: int, concurrency: int) -> dict[str, float]:

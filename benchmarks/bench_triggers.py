@@ -244,9 +244,9 @@ def idle_full_pass() -> tuple[int, float]:
 
 
 def parent(args: argparse.Namespace) -> None:
-    from airflow_provider_zuora.testing import Workflow, ZuoraEmulator
+    from airflow_provider_zuora.testing import Phase, Workflow, ZuoraEmulator
 
-    long_run = Workflow(id=WORKFLOW_ID, name="Long wait", timeline=[("Processing", 3600.0)])
+    long_run = Workflow(id=WORKFLOW_ID, name="Long wait", timeline=[Phase("Processing", 3600.0)])
     with ZuoraEmulator(port=0, workflows=[long_run]) as emu, tempfile.TemporaryDirectory() as tmp:
         ids = [str(emu.backend.run_workflow(WORKFLOW_ID, {})["id"]) for _ in range(args.n)]
         ids_file = Path(tmp, "ids.txt")
