@@ -9,9 +9,9 @@ token limit).
 
 Async clients (``hooks/_lanes.py``) are per event loop (a connection cannot cross loops) and per
 (base URL, client id), reference-counted so one trigger's ``cleanup()`` does not close a pool
-others still use. Each comes with a semaphore of ``MAX_CONCURRENT_REQUESTS`` (Zuora's default
-per-tenant concurrency limit): a thousand triggers queue in order, cheaply, and Zuora never sees
-more than it allows.
+others still use. Each has ``MAX_CONCURRENT_REQUESTS`` lanes (Zuora's default per-tenant concurrency
+limit), one request each: a thousand triggers queue for a free lane in order, cheaply, and Zuora
+never sees more than it allows.
 """
 
 from __future__ import annotations
@@ -212,14 +212,14 @@ class AsyncClientPool:
         with self._guard:
             return self._clients.setdefault(asyncio.get_running_loop(), {})
 
-    def acquire(self, key: Hashable, make: Callable[[], LaneClient]) -> tuple[LaneClient, asyncio.Semaphore]:
-        """The running loop's client for ``key`` and the semaphore bounding its requests in flight."""
+    def acquire(self, key: Hashable, make: Callable[[], LaneClient]) -> LaneClient:
+        """The running loop's client for ``key`` (made now if there is none, or it was closed)."""
         per_loop = self._per_loop()
         entry = per_loop.get(key)
         if entry is None or entry.client.is_closed:
-            entry = per_loop[key] = _Entry(make(), asyncio.Semaphore(MAX_CONCURRENT_REQUESTS))
+            entry = per_loop[key] = _Entry(make())
         entry.users += 1
-        return entry.client, entry.limit
+        return entry.client
 
     async def release(self, key: Hashable, client: LaneClient) -> None:
         """Give back one use of ``client``; the last user closes it."""
@@ -246,7 +246,6 @@ class AsyncClientPool:
 @dataclass
 class _Entry:
     client: LaneClient
-    limit: asyncio.Semaphore
     users: int = 0
 
 

@@ -94,7 +94,6 @@ class ZuoraHook(BaseHook):
         self._config: ZuoraConfig | None = None
         self._session: requests.Session | None = None
         self._aclient: LaneClient | None = None
-        self._alimit: asyncio.Semaphore | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -254,29 +253,23 @@ class ZuoraHook(BaseHook):
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- async transport (httpcore lanes)
-    def _aclient_for(self, cfg: ZuoraConfig) -> tuple[LaneClient, asyncio.Semaphore]:
+    def _aclient_for(self, cfg: ZuoraConfig) -> LaneClient:
         loop = asyncio.get_running_loop()
-        if (
-            self._aclient is None
-            or self._alimit is None
-            or self._aloop is not loop
-            or self._aclient.is_closed
-        ):
+        if self._aclient is None or self._aloop is not loop or self._aclient.is_closed:
             from airflow_provider_zuora.hooks._lanes import LaneClient
 
             def make() -> LaneClient:
                 return LaneClient(cfg.base_url, MAX_CONCURRENT_REQUESTS, _CLIENT_HEADERS)
 
-            self._aclient, self._alimit = ASYNC_CLIENTS.acquire(cfg.pool_key, make)
+            self._aclient = ASYNC_CLIENTS.acquire(cfg.pool_key, make)
             self._aloop = loop
-        return self._aclient, self._alimit
+        return self._aclient
 
     async def _ahttp(self, cfg: ZuoraConfig, method: str, path: str, **kwargs: Any) -> tuple[int, Any, str]:
-        client, limit = self._aclient_for(cfg)
-        async with limit:
-            answer = await client.request(
-                method, path, timeout=cfg.timeout, connect_timeout=CONNECT_TIMEOUT, **kwargs
-            )
+        client = self._aclient_for(cfg)  # its lanes bound the requests in flight (Zuora's limit)
+        answer = await client.request(
+            method, path, timeout=cfg.timeout, connect_timeout=CONNECT_TIMEOUT, **kwargs
+        )
         self._log_answer(method, path, answer.status, answer.headers)
         return answer.status, answer.headers, answer.text
 
@@ -322,7 +315,7 @@ class ZuoraHook(BaseHook):
 
     async def aclose(self) -> None:
         """Release this hook's share of the loop's HTTP client (closed when no hook uses it)."""
-        client, self._aclient, self._alimit = self._aclient, None, None
+        client, self._aclient = self._aclient, None
         loop, self._aloop = self._aloop, None
         if client is not None and self._config is not None and loop is asyncio.get_running_loop():
             await ASYNC_CLIENTS.release(self._config.pool_key, client)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
-from airflow_provider_zuora.hooks._transport import TOKENS
+from airflow_provider_zuora.hooks._transport import MAX_CONCURRENT_REQUESTS, TOKENS
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
 pytestmark = pytest.mark.integration
@@ -190,9 +190,12 @@ def test_test_connection_reports_success_and_failure(emu: Any, monkeypatch: pyte
     assert not ok and "nope-nope" not in message and "Client Secret" in message
 
 
-def test_a_thousand_async_polls_share_one_token_and_one_pool(emu: Any) -> None:
+def test_concurrent_async_polls_share_one_token_and_one_pool_within_zuoras_limit(emu: Any) -> None:
     run = hook().run_workflow(396, {"accountId": "A1"})
     TOKENS.clear()
+    emu.backend.configure(concurrency_limit=MAX_CONCURRENT_REQUESTS)  # one more in flight: a 429
+    path = f"/workflows/workflow_runs/{run['id']}"
+    emu.backend.inject_fault("GET", path, delay=0.05, when="during", count=None)  # answers overlap
 
     async def main() -> list[dict[str, Any]]:
         hooks = [hook() for _ in range(200)]
@@ -205,3 +208,5 @@ def test_a_thousand_async_polls_share_one_token_and_one_pool(emu: Any) -> None:
     states = asyncio.run(main())
     assert {s["id"] for s in states} == {run["id"]}
     assert emu.backend.tokens_issued == 2  # the sync run's token, then one for all 200 async hooks
+    polls = emu.backend.requests("GET", path)
+    assert len(polls) == 200 and {r.status for r in polls} == {200}  # none refused, none retried
