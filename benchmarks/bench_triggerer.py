@@ -22,38 +22,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-DAG_ID = "zuora_bench_triggerer"
 WORKFLOW_ID = 7001
 STARTUP_ALLOWANCE = 60.0  # for the triggerer to start and every trigger to poll once (11 s seen)
-
-DAG_FILE = '''
-"""A deferrable Zuora sensor mapped {n} times (bench_triggerer.py writes the trigger rows itself)."""
-import pendulum
-from airflow.sdk import dag
-
-from airflow_provider_zuora.sensors.workflow import ZuoraWorkflowInstanceSensor
-
-
-@dag(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
-def bench():
-    ZuoraWorkflowInstanceSensor.partial(task_id="wait", deferrable=True).expand(instance_id=list(range({n})))
-
-
-bench()
-'''
 
 TIMED_TRIGGER = '''
 """The provider's trigger, noting when each poll starts (wall clock) and writing them when it ends.
@@ -110,47 +88,6 @@ class TimedTrigger(ZuoraWorkflowInstanceTrigger):
 '''
 
 
-# ---------------------------------------------------------------- setup (runs with AIRFLOW_HOME set)
-def setup(ids: list[str], interval: float, end_time: float, out: str) -> None:
-    """One DAG run whose tasks are DEFERRED on a Zuora trigger each, as ``defer()`` leaves them."""
-    import pendulum
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.models.trigger import Trigger
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState, TaskInstanceState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-    from timed_trigger import TimedTrigger  # written beside the DAGs, on PYTHONPATH
-
-    now = pendulum.now("UTC")
-    with create_session() as session:
-        dag = SerializedDagModel.get_dag(DAG_ID, session=session)
-        if dag is None:
-            raise SystemExit(f"DAG {DAG_ID} is not in the metadata DB")
-        run = dag.create_dagrun(
-            run_id="bench",
-            run_after=now,
-            run_type=DagRunType.MANUAL,
-            triggered_by=DagRunTriggeredByType.TEST,
-            state=DagRunState.RUNNING,
-            session=session,
-        )
-        tis = {ti.map_index: ti for ti in run.get_task_instances(session=session)}
-        if len(tis) != len(ids):
-            raise SystemExit(f"expected {len(ids)} mapped task instances, found {sorted(tis)[:5]}...")
-        for i, instance_id in enumerate(ids):
-            trigger = Trigger.from_object(
-                TimedTrigger(instance_id=instance_id, poll_interval=interval, end_time=end_time, out=out)
-            )
-            session.add(trigger)
-            session.flush()
-            ti = tis[i]
-            ti.state = TaskInstanceState.DEFERRED
-            ti.trigger_id = trigger.id
-            ti.next_method = "execute_complete"
-        session.commit()
-    print(f"deferred {len(ids)} task instances")
-
-
 # ---------------------------------------------------------------- parent
 def _tree(pid: int) -> list[Any]:
     import psutil
@@ -184,70 +121,35 @@ def _rss(procs: list[Any]) -> int:
     return total
 
 
-def _airflow(env: dict[str, str], *args: str) -> None:
-    out = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"airflow {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="deferred tasks (default 1000)")
     parser.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds (default 1)")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds (default 30)")
-    parser.add_argument("--setup", nargs=3, help=argparse.SUPPRESS)  # ids file, end time, out file
     args = parser.parse_args()
-    if args.setup:
-        ids_file, end_time, out = args.setup
-        setup(Path(ids_file).read_text().split(), args.interval, float(end_time), out)
-        return
 
     from airflow_provider_zuora.testing import Phase, Workflow, ZuoraEmulator
+    from tests.stack.triggerer import TriggererStack
 
     long_run = Workflow(id=WORKFLOW_ID, name="Long wait", timeline=[Phase("Processing", 36000.0)])
     with ZuoraEmulator(port=0, workflows=[long_run]) as emu, tempfile.TemporaryDirectory() as tmp:
-        home, dags, out = Path(tmp, "home"), Path(tmp, "dags"), Path(tmp, "polls.jsonl")
-        dags.mkdir()
-        (dags / "bench_dag.py").write_text(textwrap.dedent(DAG_FILE.format(n=args.n, dag_id=DAG_ID)))
         Path(tmp, "timed_trigger.py").write_text(TIMED_TRIGGER)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update(emu.airflow_env())
-        env.update(
-            {
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-                "AIRFLOW__TRIGGERER__CAPACITY": str(args.n),
-                "PYTHONPATH": os.pathsep.join([str(REPO), tmp]),
-            }
-        )
+        out = Path(tmp, "polls.jsonl")
+        stack = TriggererStack(Path(tmp, "stack"), args.n, emu.airflow_env(), pythonpath=[Path(tmp)])
         t0 = time.monotonic()
-        _airflow(env, "db", "migrate")
-        _airflow(env, "dags", "reserialize")
+        stack.prepare()
         ids = [str(emu.backend.run_workflow(WORKFLOW_ID, {})["id"]) for _ in range(args.n)]
-        ids_file = Path(tmp, "ids.txt")
-        ids_file.write_text("\n".join(ids))
         end_time = time.time() + STARTUP_ALLOWANCE + args.seconds + 3 * args.interval
-        setup_cmd = [sys.executable, __file__, "--interval", str(args.interval),
-                     "--setup", str(ids_file), str(end_time), str(out)]  # fmt: skip
-        done = subprocess.run(setup_cmd, env=env, capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(f"setup failed:\n{done.stderr[-4000:]}")
-        print(f"set up in {time.monotonic() - t0:.0f} s: {done.stdout.strip().splitlines()[-1]}")
+        kwargs = {"poll_interval": args.interval, "end_time": end_time, "out": str(out)}
+        stack.defer([("timed_trigger.TimedTrigger", {"instance_id": i, **kwargs}) for i in ids])
+        print(f"set up in {time.monotonic() - t0:.0f} s: {args.n} task instances deferred")
 
         tokens_before = emu.backend.tokens_issued
-        log_path = Path(tmp, "triggerer.log")
-        with open(log_path, "wb") as log:
-            triggerer = subprocess.Popen([AIRFLOW, "triggerer", "--skip-serve-logs"], env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)  # fmt: skip
-            try:
-                result = measure(emu, triggerer.pid, ids, args, end_time, out, log_path)
-            finally:
-                triggerer.send_signal(signal.SIGTERM)
-                try:
-                    triggerer.wait(30)
-                except subprocess.TimeoutExpired:
-                    triggerer.kill()
+        pid = stack.start()
+        try:
+            result = measure(emu, pid, ids, args, end_time, out, stack.log_path)
+        finally:
+            stack.stop()
         result["tokens"] = emu.backend.tokens_issued - tokens_before
         report(args, result)
 
