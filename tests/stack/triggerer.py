@@ -5,7 +5,7 @@ task instances are set DEFERRED on trigger rows written through Airflow's own mo
 (``Trigger.from_object``, as ``defer()`` leaves them), so no scheduler or worker is needed to get
 there. Then ``airflow triggerer`` (supervisor and trigger-runner processes) runs them. Everything
 that needs Airflow's DB runs in a child process with this home's environment
-(``python tests/stack/triggerer.py defer|read``): the caller's own Airflow config is untouched.
+(``python tests/stack/triggerer.py defer|mark|read``): the caller's own Airflow config is untouched.
 Used by ``tests/triggers/test_workflow_triggerer.py`` and ``benchmarks/bench_triggerer.py``.
 """
 
@@ -82,6 +82,10 @@ class TriggererStack:
         spec.write_text(json.dumps(triggers))
         self._run(sys.executable, __file__, "defer", str(spec))
 
+    def mark(self, map_index: int, state: str) -> None:
+        """Set one task instance's state, as a user marking it does (then its trigger is dropped)."""
+        self._run(sys.executable, __file__, "mark", str(map_index), state)
+
     def task_instances(self) -> list[dict[str, Any]]:
         """Each mapped task instance's state, next method and next kwargs (the trigger's event)."""
         return list(json.loads(self._run(sys.executable, __file__, "read").splitlines()[-1]))
@@ -152,6 +156,16 @@ def _defer(spec: Path) -> None:
         session.commit()
 
 
+def _mark(map_index: int, state: str) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        where = (TaskInstance.dag_id == DAG_ID, TaskInstance.map_index == map_index)
+        session.execute(update(TaskInstance).where(*where).values(state=state))
+
+
 def _read() -> None:
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -175,5 +189,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
     if sys.argv[1] == "defer":
         _defer(Path(sys.argv[2]))
+    elif sys.argv[1] == "mark":
+        _mark(int(sys.argv[2]), sys.argv[3])
     else:
         _read()

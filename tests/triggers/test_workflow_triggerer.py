@@ -1,16 +1,17 @@
 """The trigger in a real ``airflow triggerer``, not run inline by ``dag.test()``.
 
-Four deferred sensor task instances (``tests/stack/triggerer.py``) wait on the emulator: a run
-that finishes, one that finishes with a failed task, an instance id Zuora does not know, and one
-still running when its ``end_time`` passes. The triggerer must rebuild each trigger from its
-encrypted DB row, look the connection up through its supervisor, poll, and hand the resumed task
-the event: the task instance goes back to SCHEDULED with ``next_kwargs`` carrying it.
+Five deferred sensor task instances (``tests/stack/triggerer.py``) wait on the emulator: a run
+that finishes, one that finishes with a failed task, an instance id Zuora does not know, one
+still running when its ``end_time`` passes, and one a user marks failed while it waits. The
+triggerer must rebuild each trigger from its encrypted DB row, look the connection up through its
+supervisor, poll, and hand the resumed task the event: the task instance goes back to SCHEDULED
+with ``next_kwargs`` carrying it. The marked one's trigger must stop its Zuora run (``on_kill``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -37,25 +38,37 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         Workflow(id=3, name="Long", timeline=[Phase("Processing", 3600.0)]),
     ]
     with ZuoraEmulator(workflows=workflows, client_secret=SECRET) as emu:
-        ids = [emu.backend.run_workflow(wf, {})["id"] for wf in (1, 2, 3)]
-        stack = TriggererStack(tmp_path_factory.mktemp("triggerer"), 4, emu.airflow_env())
+        ids = [emu.backend.run_workflow(wf, {})["id"] for wf in (1, 2, 3, 3)]
+        stack = TriggererStack(tmp_path_factory.mktemp("triggerer"), 5, emu.airflow_env())
         stack.prepare()
         end = time.time() + 60
         kwargs = [{"instance_id": i, "poll_interval": 0.5} for i in (ids[0], ids[1], 999_999)]
         kwargs.append({"instance_id": ids[2], "poll_interval": 0.5, "end_time": end - 45})
+        kwargs.append({"instance_id": ids[3], "poll_interval": 0.5})
         stack.defer([(TRIGGER, k) for k in kwargs])
         tokens_before = emu.backend.tokens_issued
         stack.start()
         try:
-            while time.time() < end:
-                tis = stack.task_instances()
-                if all(ti["state"] == "scheduled" for ti in tis):
-                    break
-                time.sleep(1)
+            tis = wait_for(end, lambda: done(stack.task_instances()[:4]))
+            stack.mark(4, "failed")
+            wait_for(end, lambda: emu.backend.get_instance(ids[3])["status"] in {"Stopping", "Stopped"})
         finally:
             stack.stop()
         yield {"tis": tis, "tokens": emu.backend.tokens_issued - tokens_before, "logs": stack.logs(),
-               "ids": ids}  # fmt: skip
+               "ids": ids, "killed": emu.backend.get_instance(ids[3])}  # fmt: skip
+
+
+def done(tis: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    return tis if all(ti["state"] == "scheduled" for ti in tis) else None
+
+
+def wait_for(deadline: float, check: Callable[[], Any]) -> Any:
+    """``check()``'s first truthy answer before ``deadline``; its last answer when time is up."""
+    while True:
+        got = check()
+        if got or time.time() > deadline:
+            return got
+        time.sleep(0.5)
 
 
 def event(outcome: dict[str, Any], map_index: int) -> dict[str, Any]:
@@ -93,3 +106,8 @@ def test_the_triggerer_shares_one_token_and_never_logs_the_secret(outcome: dict[
     assert outcome["tokens"] == 1
     assert "Zuora workflow instance" in outcome["logs"]  # the trigger logs reached the files read here
     assert SECRET not in outcome["logs"]
+
+
+def test_a_task_marked_failed_while_deferred_stops_its_zuora_run(outcome: dict[str, Any]) -> None:
+    assert outcome["killed"]["status"] in {"Stopping", "Stopped"}, outcome["logs"][-4000:]
+    assert "Stopped Zuora workflow instance" in outcome["logs"]
