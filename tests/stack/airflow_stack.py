@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,30 @@ class AirflowStack:
         env.update(extra_env or {})
         self.env = env
         self._server: subprocess.Popen[bytes] | None = None
+        self._components: list[subprocess.Popen[bytes]] = []
+
+    def cli(self, *args: str, timeout: float = 120) -> str:
+        """``airflow <args>`` in this stack's environment; its stdout (raises on a non-zero exit)."""
+        out = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if out.returncode:
+            tail = f"{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{tail}")
+        return out.stdout
+
+    def cli_json(self, *args: str) -> Any:
+        """``airflow <args> -o json``, parsed (log lines the CLI prints first are skipped)."""
+        lines = self.cli(*args, "-o", "json").splitlines()
+        return json.loads(next(line for line in reversed(lines) if line[:1] in "[{"))
+
+    def start_component(self, *args: str) -> None:
+        """Start ``airflow <args>`` (scheduler, dag-processor, triggerer), logging to ``<args[0]>.log``."""
+        with open(self.home / f"{args[0]}.log", "wb") as log:
+            proc = subprocess.Popen([AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self._components.append(proc)
+
+    def log(self, name: str) -> str:
+        path = self.home / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self, timeout: float = 120) -> None:
         subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True)
@@ -74,6 +99,14 @@ class AirflowStack:
         raise RuntimeError("api-server did not become healthy")
 
     def stop(self) -> None:
+        for proc in self._components:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self._components:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._components = []
         if self._server is not None:
             self._server.terminate()
             try:
