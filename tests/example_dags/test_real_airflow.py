@@ -45,8 +45,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         stack = AirflowStack(tmp_path_factory.mktemp("real-airflow"), env)
         stack.start()
         try:
-            for component in ("dag-processor", "scheduler", "triggerer"):
-                stack.start_component(component)
+            stack.start_component("dag-processor")
+            for component in ("scheduler", "triggerer"):  # no log server: it would listen beyond loopback
+                stack.start_component(component, "--skip-serve-logs")
             deadline = time.monotonic() + 300
             parsed = _poll(deadline, lambda: DAG_ID in {d["dag_id"] for d in stack.cli_json("dags", "list")})
             assert parsed, stack.log("dag-processor")[-3000:]
