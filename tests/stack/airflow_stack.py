@@ -66,11 +66,12 @@ class AirflowStack:
         lines = self.cli(*args, "-o", "json").splitlines()
         return json.loads(next(line for line in reversed(lines) if line[:1] in "[{"))
 
-    def start_component(self, *args: str) -> None:
-        """Start ``airflow <args>`` (scheduler, dag-processor, triggerer), logging to ``<args[0]>.log``."""
+    def start_component(self, *args: str) -> int:
+        """Start ``airflow <args>`` (a scheduler, triggerer...), logged to ``<args[0]>.log``; its pid."""
         with open(self.home / f"{args[0]}.log", "wb") as log:
             proc = subprocess.Popen([AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self._components.append(proc)
+        return proc.pid
 
     def log(self, name: str) -> str:
         path = self.home / f"{name}.log"

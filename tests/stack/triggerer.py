@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.stack.airflow_stack import AirflowStack
+
 REPO = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DAG_ID = "zuora_triggerer_stack"
 TRIGGER = "airflow_provider_zuora.triggers.workflow.ZuoraWorkflowInstanceTrigger"
 
@@ -51,71 +51,51 @@ class TriggererStack:
         dags = home / "dags"
         dags.mkdir(parents=True, exist_ok=True)
         (dags / "stack_dag.py").write_text(textwrap.dedent(DAG_FILE.format(n=n, dag_id=DAG_ID)))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        self.env.update(env)
-        self.env.update(
-            {
-                "AIRFLOW_HOME": str(home / "airflow"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-                "AIRFLOW__TRIGGERER__CAPACITY": str(max(n, 1)),
-                "PYTHONPATH": os.pathsep.join(str(p) for p in [REPO, *pythonpath]),
-            }
-        )
-        self.log_path = home / "triggerer.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        (home / "airflow").mkdir(exist_ok=True)
+        settings = {
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__TRIGGERER__CAPACITY": str(max(n, 1)),
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [REPO, *pythonpath]),
+        }
+        self.airflow = AirflowStack(home / "airflow", {**env, **settings})  # no api-server needed
+        self.env = self.airflow.env
+        self.log_path = self.airflow.home / "triggerer.log"
 
-    def _run(self, *args: str) -> str:
-        out = subprocess.run(args, env=self.env, capture_output=True, text=True, cwd=REPO)
+    def _child(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, __file__, *args], env=self.env, capture_output=True, text=True)
         if out.returncode:
-            raise RuntimeError(f"{' '.join(args[:3])} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+            raise RuntimeError(f"triggerer.py {args[0]} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
         return out.stdout
 
     def prepare(self) -> None:
         """Migrate the DB and serialize the DAG into it."""
-        self._run(AIRFLOW, "db", "migrate")
-        self._run(AIRFLOW, "dags", "reserialize")
+        self.airflow.cli("db", "migrate")
+        self.airflow.cli("dags", "reserialize")
 
     def defer(self, triggers: list[tuple[str, dict[str, Any]]]) -> None:
         """Create the DAG run; map index ``i`` is DEFERRED on ``triggers[i]`` (classpath, kwargs)."""
         spec = self.home / "triggers.json"
         spec.write_text(json.dumps(triggers))
-        self._run(sys.executable, __file__, "defer", str(spec))
+        self._child("defer", str(spec))
 
     def mark(self, map_index: int, state: str) -> None:
         """Set one task instance's state, as a user marking it does (then its trigger is dropped)."""
-        self._run(sys.executable, __file__, "mark", str(map_index), state)
+        self._child("mark", str(map_index), state)
 
     def task_instances(self) -> list[dict[str, Any]]:
         """Each mapped task instance's state, next method and next kwargs (the trigger's event)."""
-        return list(json.loads(self._run(sys.executable, __file__, "read").splitlines()[-1]))
+        return list(json.loads(self._child("read").splitlines()[-1]))
 
     def start(self) -> int:
-        """Start ``airflow triggerer``; returns its pid."""
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(
-                [AIRFLOW, "triggerer", "--skip-serve-logs"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self._proc.pid
+        """Start ``airflow triggerer`` (no log server: it would listen beyond loopback); returns its pid."""
+        return self.airflow.start_component("triggerer", "--skip-serve-logs")
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
-            self._proc = None
+        self.airflow.stop()
 
     def logs(self) -> str:
         """The triggerer's own output and every trigger log file it wrote."""
-        texts = [self.log_path.read_text(errors="replace")] if self.log_path.exists() else []
-        texts += [p.read_text(errors="replace") for p in sorted((self.home / "airflow").rglob("*.log"))]
-        return "\n".join(texts)
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.airflow.home.rglob("*.log")))
 
 
 # ---------------------------------------------------------------- child side (this home's Airflow)
