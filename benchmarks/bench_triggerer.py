@@ -6,8 +6,8 @@ fresh SQLite metadata DB gets one DAG run whose ``--n`` sensor tasks are DEFERRE
 ``defer()`` would leave them), then ``airflow triggerer`` (its supervisor and trigger-runner
 processes) picks them up and polls the emulator, which runs in a thread of this process.
 
-The triggers are the provider's own, subclassed only to note when each poll starts (a wall-clock
-array, written out when the trigger ends at its ``end_time``) and when the runner process's full
+The triggers are the provider's own, subclassed in ``timed_trigger.py`` only to note when each poll
+starts (written out when the trigger ends at its ``end_time``) and when the runner process's full
 garbage-collection passes run. Measured over the last ``--seconds`` before that end, once every
 trigger has polled: token requests, polls made (of those asked), CPU per poll and RSS of the
 triggerer's process tree (supervisor and trigger runner, sampled with psutil), lateness (the gap
@@ -20,72 +20,19 @@ Usage: ``python benchmarks/bench_triggerer.py [--n 1000] [--interval 1] [--secon
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _measure import gaps, lateness
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 WORKFLOW_ID = 7001
 STARTUP_ALLOWANCE = 60.0  # for the triggerer to start and every trigger to poll once (11 s seen)
-
-TIMED_TRIGGER = '''
-"""The provider's trigger, noting when each poll starts (wall clock) and writing them when it ends.
-
-For the diagnosis, this process's full garbage-collection passes are noted too (start, seconds).
-"""
-import gc
-import json
-import time
-from array import array
-
-from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
-
-GC_PASSES = []
-_began = [0.0]
-
-
-def _note_gc(phase, info):
-    if info["generation"] == 2:
-        if phase == "start":
-            _began[0] = time.time()
-        else:
-            GC_PASSES.append((_began[0], time.time() - _began[0]))
-
-
-gc.callbacks.append(_note_gc)
-
-
-class TimedTrigger(ZuoraWorkflowInstanceTrigger):
-    def __init__(self, *, out: str, **kwargs):
-        super().__init__(**kwargs)
-        self.out = out
-
-    def serialize(self):
-        return f"{__name__}.TimedTrigger", {**super().serialize()[1], "out": self.out}
-
-    async def run(self):
-        times = array("d")
-        original = self.hook.aget_workflow_instance
-
-        async def timed(instance_id):
-            times.append(time.time())
-            return await original(instance_id)
-
-        self.hook.aget_workflow_instance = timed
-        try:
-            async for event in super().run():
-                yield event
-        finally:
-            with open(self.out, "a") as f:
-                f.write(json.dumps([self.instance_id, list(times)]) + "\\n")
-            with open(self.out + ".gc", "w") as f:
-                json.dump(GC_PASSES, f)
-'''
 
 
 # ---------------------------------------------------------------- parent
@@ -96,29 +43,18 @@ def _tree(pid: int) -> list[Any]:
     return [root, *root.children(recursive=True)]
 
 
-def _cpu(procs: list[Any]) -> float:
+def _usage(procs: list[Any]) -> tuple[float, int]:
+    """CPU seconds and RSS bytes of ``procs`` together (a process that ended adds nothing)."""
     import psutil
 
-    total = 0.0
+    cpu, rss = 0.0, 0
     for p in procs:
         try:
-            t = p.cpu_times()
-            total += t.user + t.system
+            times, memory = p.cpu_times(), p.memory_info()
         except psutil.Error:
             continue
-    return total
-
-
-def _rss(procs: list[Any]) -> int:
-    import psutil
-
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
+        cpu, rss = cpu + times.user + times.system, rss + memory.rss
+    return cpu, rss
 
 
 def main() -> None:
@@ -133,9 +69,8 @@ def main() -> None:
 
     long_run = Workflow(id=WORKFLOW_ID, name="Long wait", timeline=[Phase("Processing", 36000.0)])
     with ZuoraEmulator(port=0, workflows=[long_run]) as emu, tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "timed_trigger.py").write_text(TIMED_TRIGGER)
         out = Path(tmp, "polls.jsonl")
-        stack = TriggererStack(Path(tmp, "stack"), args.n, emu.airflow_env(), pythonpath=[Path(tmp)])
+        stack = TriggererStack(Path(tmp, "stack"), args.n, emu.airflow_env(), pythonpath=[HERE])
         t0 = time.monotonic()
         stack.prepare()
         ids = [str(emu.backend.run_workflow(WORKFLOW_ID, {})["id"]) for _ in range(args.n)]
@@ -174,12 +109,11 @@ def measure(
     time.sleep(2 * args.interval)  # past the first round (its token wait)
     time.sleep(max(0.0, end_time - args.interval - args.seconds - time.time()))  # the last --seconds
     procs = _tree(pid)
-    start_wall, cpu0 = time.time(), _cpu(procs)
-    rss_peak = 0
+    start_wall, (cpu0, rss_peak) = time.time(), _usage(procs)
     while time.time() < end_time - args.interval:
-        rss_peak = max(rss_peak, _rss(procs))
+        rss_peak = max(rss_peak, _usage(procs)[1])
         time.sleep(0.25)
-    cpu1, end_wall = _cpu(procs), time.time()
+    end_wall, (cpu1, _) = time.time(), _usage(procs)
     while len(out.read_text().splitlines() if out.exists() else []) < len(ids):
         if time.time() > end_time + 60:
             raise _fail("the triggers did not all end", log)
@@ -187,18 +121,8 @@ def measure(
     times = [json.loads(line)[1] for line in out.read_text().splitlines()]
     passes = [(a, d) for a, d in json.loads(Path(f"{out}.gc").read_text()) if start_wall <= a < end_wall]
     polls = sum(start_wall <= t < end_wall for ts in times for t in ts)
-    late = sorted(
-        max(0.0, b - a - args.interval) / args.interval
-        for ts in times
-        for a, b in itertools.pairwise(ts)
-        if start_wall <= a < end_wall - args.interval
-    )
-    late_polls = [
-        (a + args.interval, b)
-        for ts in times
-        for a, b in itertools.pairwise(ts)
-        if start_wall <= a < end_wall - args.interval and b - a > 1.1 * args.interval
-    ]
+    pairs = gaps(times, start_wall, end_wall - args.interval)
+    late_polls = [(a + args.interval, b) for a, b in pairs if b - a > 1.1 * args.interval]
     in_gc = sum(any(g < b and due < g + d for g, d in passes) for due, b in late_polls)
     return {
         "gc_full": len(passes),
@@ -211,10 +135,7 @@ def measure(
         "cpu_share": (cpu1 - cpu0) / (end_wall - start_wall),
         "rss_mb": rss_peak / 2**20,
         "processes": len(procs),
-        "late_median": statistics.median(late) if late else 0.0,
-        "late_p99": late[int(0.99 * (len(late) - 1))] if late else 0.0,
-        "late_max": late[-1] if late else 0.0,
-        "late_over_10": sum(x > 0.10 for x in late) / max(len(late), 1),
+        **lateness(pairs, args.interval),
     }
 
 

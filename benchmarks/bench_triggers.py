@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ import zlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from _measure import gaps, lateness, watch_full_gc
 
 REPO = Path(__file__).resolve().parent.parent
 WARMUP = 3.0
@@ -65,29 +65,19 @@ class Window:
 
     def watch_gc(self) -> None:
         """Time the garbage collector's full passes that start inside the window."""
-        began = [0.0]
 
-        def callback(phase: str, info: dict[str, int]) -> None:
-            if info["generation"] != 2:
-                return
-            if phase == "start":
-                began[0] = time.perf_counter()
-            elif self.start <= time.monotonic() < self.end:
-                self.gc_pauses.append(time.perf_counter() - began[0])
+        def record(start: float, seconds: float) -> None:
+            if self.start <= start < self.end:
+                self.gc_pauses.append(seconds)
 
-        gc.callbacks.append(callback)
+        watch_full_gc(record, clock=time.monotonic)
 
     def polls(self) -> int:
         return sum(self.start <= t < self.end for times in self.starts.values() for t in times)
 
-    def lateness(self, interval: float) -> list[float]:
-        """Each gap between two polls of one waiter, past the interval, as a fraction of it."""
-        return [
-            max(0.0, b - a - interval) / interval
-            for times in self.starts.values()
-            for a, b in itertools.pairwise(times)
-            if self.start <= a < self.end
-        ]
+    def lateness(self, interval: float) -> dict[str, float]:
+        """How late each poll of a waiter came after the one before (see ``_measure.lateness``)."""
+        return lateness(gaps(self.starts.values(), self.start, self.end), interval)
 
 
 async def _rss_sampler(peak: list[int], stop: asyncio.Event) -> None:
@@ -189,17 +179,13 @@ def child(args: argparse.Namespace) -> None:
         await sampler
 
     asyncio.run(main())
-    lateness = sorted(win.lateness(args.interval))
     print(
         json.dumps(
             {
                 "polls": win.polls(),
                 "cpu_s": win.cpu[1] - win.cpu[0],
                 "rss_growth_mb": (peak[0] - base_rss) / 2**20,
-                "late_median": statistics.median(lateness) if lateness else 0.0,
-                "late_p99": lateness[int(0.99 * (len(lateness) - 1))] if lateness else 0.0,
-                "late_max": max(lateness, default=0.0),
-                "late_over_10": sum(x > 0.10 for x in lateness) / max(len(lateness), 1),
+                **win.lateness(args.interval),
                 "gc_full": len(win.gc_pauses),
                 "gc_full_max_ms": max(win.gc_pauses, default=0.0) * 1e3,
             }

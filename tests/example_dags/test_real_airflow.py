@@ -17,19 +17,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.stack.airflow_stack import AirflowStack
+from tests.stack.airflow_stack import AirflowStack, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.dag]
 DAG_ID = "example_zuora_workflow"
 LONG = 3960
-
-
-def _poll(deadline: float, check: Any) -> Any:
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(2)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +41,11 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             for component in ("scheduler", "triggerer"):  # no log server: it would listen beyond loopback
                 stack.start_component(component, "--skip-serve-logs")
             deadline = time.monotonic() + 300
-            parsed = _poll(deadline, lambda: DAG_ID in {d["dag_id"] for d in stack.cli_json("dags", "list")})
-            assert parsed, stack.log("dag-processor")[-3000:]
+
+            def parsed() -> bool:
+                return DAG_ID in {d["dag_id"] for d in stack.cli_json("dags", "list")}
+
+            assert wait_for(deadline, parsed, every=2), stack.log("dag-processor")[-3000:]
             stack.cli("dags", "unpause", DAG_ID)
             stack.cli("dags", "trigger", DAG_ID, "--conf", json.dumps({"workflow_id": LONG}))
 
@@ -58,7 +53,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 runs = stack.cli_json("dags", "list-runs", DAG_ID)
                 return next((r for r in runs if r["state"] in {"success", "failed"}), None)
 
-            run = _poll(deadline, finished)
+            run = wait_for(deadline, finished, every=2)
             assert run, stack.log("scheduler")[-3000:]
             tis = stack.cli_json("tasks", "states-for-dag-run", DAG_ID, run["run_id"])
             states = {t["task_id"]: t["state"] for t in tis}

@@ -16,18 +16,29 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 RUNNER = Path(__file__).with_name("run_dag.py")
+T = TypeVar("T")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for(deadline: float, check: Callable[[], T], every: float = 0.5) -> T:
+    """``check()``'s first truthy answer before ``deadline`` (``time.monotonic()``), else its last."""
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(every)
 
 
 class AirflowStack:
@@ -50,47 +61,45 @@ class AirflowStack:
         )
         env.update(extra_env or {})
         self.env = env
-        self._server: subprocess.Popen[bytes] | None = None
         self._components: list[subprocess.Popen[bytes]] = []
 
-    def cli(self, *args: str, timeout: float = 120) -> str:
-        """``airflow <args>`` in this stack's environment; its stdout (raises on a non-zero exit)."""
-        out = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+    def run(self, *cmd: str, timeout: float = 120) -> str:
+        """Run ``cmd`` in this stack's environment; its stdout (raises on a non-zero exit)."""
+        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
         if out.returncode:
             tail = f"{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{tail}")
+            raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{tail}")
         return out.stdout
+
+    def cli(self, *args: str) -> str:
+        """``airflow <args>``; its stdout."""
+        return self.run(AIRFLOW, *args)
 
     def cli_json(self, *args: str) -> Any:
         """``airflow <args> -o json``, parsed (log lines the CLI prints first are skipped)."""
         lines = self.cli(*args, "-o", "json").splitlines()
         return json.loads(next(line for line in reversed(lines) if line[:1] in "[{"))
 
-    def start_component(self, *args: str) -> int:
-        """Start ``airflow <args>`` (a scheduler, triggerer...), logged to ``<args[0]>.log``; its pid."""
+    def start_component(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``airflow <args>`` (api-server, scheduler, triggerer...), logged to ``<args[0]>.log``."""
         with open(self.home / f"{args[0]}.log", "wb") as log:
             proc = subprocess.Popen([AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self._components.append(proc)
-        return proc.pid
+        return proc
 
     def log(self, name: str) -> str:
         path = self.home / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self, timeout: float = 120) -> None:
-        subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True)
-        log = open(self.home / "api-server.log", "wb")  # noqa: SIM115 - closed with the process
-        self._server = subprocess.Popen(
-            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        """Migrate the DB and start the api-server; return once it answers its health check."""
+        self.cli("db", "migrate")
+        server = self.start_component("api-server", "--host", "127.0.0.1", "--port", str(self.port))
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.port}/api/v2/monitor/health"
         while time.monotonic() < deadline:
-            if self._server.poll() is not None:
-                raise RuntimeError(f"api-server exited: {(self.home / 'api-server.log').read_text()[-3000:]}")
+            if server.poll() is not None:
+                raise RuntimeError(f"api-server exited: {self.log('api-server')[-3000:]}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
@@ -100,6 +109,7 @@ class AirflowStack:
         raise RuntimeError("api-server did not become healthy")
 
     def stop(self) -> None:
+        """Stop every process this stack started (SIGTERM, then SIGKILL after 30 s)."""
         for proc in self._components:
             proc.send_signal(signal.SIGTERM)
         for proc in self._components:
@@ -108,13 +118,6 @@ class AirflowStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self._components = []
-        if self._server is not None:
-            self._server.terminate()
-            try:
-                self._server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._server.kill()
-            self._server = None
 
     def start_dag(
         self, dag_file: str, dag_id: str, conf: dict[str, Any], env: dict[str, str]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -62,10 +61,7 @@ class TriggererStack:
         self.log_path = self.airflow.home / "triggerer.log"
 
     def _child(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, __file__, *args], env=self.env, capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"triggerer.py {args[0]} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-        return out.stdout
+        return self.airflow.run(sys.executable, __file__, *args)
 
     def prepare(self) -> None:
         """Migrate the DB and serialize the DAG into it."""
@@ -88,7 +84,7 @@ class TriggererStack:
 
     def start(self) -> int:
         """Start ``airflow triggerer`` (no log server: it would listen beyond loopback); returns its pid."""
-        return self.airflow.start_component("triggerer", "--skip-serve-logs")
+        return self.airflow.start_component("triggerer", "--skip-serve-logs").pid
 
     def stop(self) -> None:
         self.airflow.stop()

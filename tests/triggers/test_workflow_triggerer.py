@@ -11,11 +11,12 @@ with ``next_kwargs`` carrying it. The marked one's trigger must stop its Zuora r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.stack.airflow_stack import wait_for
 from tests.stack.triggerer import TRIGGER, TriggererStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.dag]
@@ -41,17 +42,17 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         ids = [emu.backend.run_workflow(wf, {})["id"] for wf in (1, 2, 3, 3)]
         stack = TriggererStack(tmp_path_factory.mktemp("triggerer"), 5, emu.airflow_env())
         stack.prepare()
-        end = time.time() + 60
+        deadline = time.monotonic() + 60
         kwargs = [{"instance_id": i, "poll_interval": 0.5} for i in (ids[0], ids[1], 999_999)]
-        kwargs.append({"instance_id": ids[2], "poll_interval": 0.5, "end_time": end - 45})
+        kwargs.append({"instance_id": ids[2], "poll_interval": 0.5, "end_time": time.time() + 15})
         kwargs.append({"instance_id": ids[3], "poll_interval": 0.5})
         stack.defer([(TRIGGER, k) for k in kwargs])
         tokens_before = emu.backend.tokens_issued
         stack.start()
         try:
-            tis = wait_for(end, lambda: done(stack.task_instances()[:4]))
+            tis = wait_for(deadline, lambda: done(stack.task_instances()[:4]))
             stack.mark(4, "failed")
-            wait_for(end, lambda: emu.backend.get_instance(ids[3])["status"] in {"Stopping", "Stopped"})
+            wait_for(deadline, lambda: emu.backend.get_instance(ids[3])["status"] in {"Stopping", "Stopped"})
         finally:
             stack.stop()
         yield {"tis": tis, "tokens": emu.backend.tokens_issued - tokens_before, "logs": stack.logs(),
@@ -60,15 +61,6 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 def done(tis: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     return tis if all(ti["state"] == "scheduled" for ti in tis) else None
-
-
-def wait_for(deadline: float, check: Callable[[], Any]) -> Any:
-    """``check()``'s first truthy answer before ``deadline``; its last answer when time is up."""
-    while True:
-        got = check()
-        if got or time.time() > deadline:
-            return got
-        time.sleep(0.5)
 
 
 def event(outcome: dict[str, Any], map_index: int) -> dict[str, Any]:
