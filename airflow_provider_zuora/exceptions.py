@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow_provider_zuora._compat import AirflowException
 
 # Statuses worth another try: rate limits and server-side trouble (Zuora's own retry advice).
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})

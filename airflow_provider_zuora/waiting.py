@@ -32,9 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_zuora import api
+from airflow_provider_zuora._compat import AirflowFailException
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,

@@ -75,7 +75,7 @@ def airflow_db() -> Iterator[None]:
 
 def load_dag(path: Path | str, dag_id: str):
     """Parse one DAG file (it must live in a configured bundle folder) and return the DAG ``dag_id``."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_zuora._compat import DagBag
 
     bag = DagBag(dag_folder=str(path))
     assert not bag.import_errors, bag.import_errors

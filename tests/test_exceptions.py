@@ -6,8 +6,8 @@ import copy
 import pickle
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_zuora._compat import AirflowException
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_zuora import waiting
+from airflow_provider_zuora._compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,

@@ -91,17 +91,6 @@ def keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-async def amask_secret(secret: str) -> None:
-    """Mask from a coroutine: in a triggerer the sync ``mask_secret`` can raise ``DeadlockImminentError``."""
-    from airflow.sdk import log as sdk_log
-
-    amask = getattr(sdk_log, "amask_secret", None)  # Airflow 3.3; older ones have only the sync one
-    if amask is None:
-        sdk_log.mask_secret(secret)
-    else:
-        await amask(secret)
-
-
 @dataclass
 class _Token:
     value: str

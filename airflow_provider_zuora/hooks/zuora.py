@@ -19,10 +19,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
 from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_zuora import api
+from airflow_provider_zuora._compat import BaseHook, aget_connection, amask_secret, mask_secret
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.hooks._config import (
     ZuoraConfig,
@@ -34,7 +34,6 @@ from airflow_provider_zuora.hooks._transport import (
     MAX_CONCURRENT_REQUESTS,
     TOKENS,
     Refresh,
-    amask_secret,
     keep_headers,
     retry_kwargs,
 )
@@ -53,12 +52,6 @@ DEFAULT_RETRY_MAX_WAIT = 60.0
 _TOKEN_REQUEST = api.ApiRequest("POST", "/oauth/token")
 _TOKEN_HEADERS = {"Accept": "application/json", "User-Agent": api.USER_AGENT}
 _CLIENT_HEADERS = {"User-Agent": api.USER_AGENT, "Accept-Encoding": "gzip"}
-
-
-def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(secret)
 
 
 class ZuoraHook(BaseHook):
@@ -105,14 +98,14 @@ class ZuoraHook(BaseHook):
         """The checked connection (read once per hook; raises ``ZuoraConfigError`` naming it)."""
         if self._config is None:
             cfg = config_from_connection(self.get_connection(self.zuora_conn_id))
-            _mask(cfg.client_secret)
+            mask_secret(cfg.client_secret)
             self._config = cfg.with_overrides(timeout=self._timeout, max_attempts=self._max_attempts)
         return self._config
 
     async def aconfig(self) -> ZuoraConfig:
         """:attr:`config` without blocking the event loop (async connection lookup and masking)."""
         if self._config is None:
-            conn = await self.aget_connection(self.zuora_conn_id)
+            conn = await aget_connection(self, self.zuora_conn_id)
             aextra = getattr(conn, "aextra_dejson", None)
             extras = await aextra() if aextra is not None else conn.extra_dejson
             cfg = config_from_connection(conn, extras)
@@ -220,7 +213,7 @@ class ZuoraHook(BaseHook):
                     self._http(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
                 )
         token, expires_in = api.read_token(body)
-        _mask(token)
+        mask_secret(token)
         return token, api.token_lifetime(expires_in)
 
     def _send_once(self, cfg: ZuoraConfig, request: api.ApiRequest, refresh: Refresh) -> Any:

@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_zuora import api
+from airflow_provider_zuora._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraConfigError
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 

@@ -12,14 +12,15 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_zuora import waiting
+from airflow_provider_zuora._compat import (
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    conf,
 )
-
-from airflow_provider_zuora import waiting
 from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraWorkflowFailed
 
 if TYPE_CHECKING:

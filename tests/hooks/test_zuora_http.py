@@ -120,7 +120,7 @@ def test_debug_logs_one_line_per_request_and_no_secret(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     masked: list[str] = []
-    monkeypatch.setattr(zuora_module, "_mask", masked.append)
+    monkeypatch.setattr(zuora_module, "mask_secret", masked.append)
     caplog.set_level(logging.DEBUG)
     requests_mock.post(TOKEN_URL, [token(1), token(2)])
     requests_mock.get(

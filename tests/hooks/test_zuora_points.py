@@ -550,7 +550,7 @@ def test_a_full_flow_at_debug_level_leaks_no_secret(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     masked: list[str] = []
-    monkeypatch.setattr(zuora_module, "_mask", masked.append)
+    monkeypatch.setattr(zuora_module, "mask_secret", masked.append)
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger=zuora_module.__name__)
     tokens = ["access-token-one-0123456789", "access-token-two-9876543210"]

@@ -27,7 +27,7 @@ def test_a_full_flow_at_debug_level_leaks_no_secret(
     secret = backend.config.client_secret
     TOKENS.clear()
     masked: list[str] = []
-    monkeypatch.setattr(zuora_module, "_mask", masked.append)
+    monkeypatch.setattr(zuora_module, "mask_secret", masked.append)
     caplog.set_level(logging.DEBUG)
     errors: list[str] = []
 

@@ -7,8 +7,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_zuora._compat import AirflowException, AirflowFailException
 from airflow_provider_zuora.operators.workflow import (
     STATE_KEY,
     RunZuoraWorkflowOperator,

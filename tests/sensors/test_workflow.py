@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import (
+
+from airflow_provider_zuora._compat import (
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.sensors.workflow import ZuoraWorkflowInstanceSensor
 from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger

@@ -7,7 +7,7 @@ import sys
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_zuora._compat import DagBag
 
     path, dag_id, conf = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     bag = DagBag(dag_folder=path)

@@ -94,8 +94,7 @@ def test_serialize_is_a_fixed_classpath_and_plain_json() -> None:
 
 @pytest.mark.parametrize("end_time", [None, 1_800_000_000.5])
 def test_round_trip_rebuilds_an_equal_trigger(end_time: float | None) -> None:
-    from airflow.sdk.module_loading import import_string
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_provider_zuora._compat import deserialize, import_string, serialize
 
     trigger = ZuoraWorkflowInstanceTrigger(instance_id="19063", poll_interval=2, end_time=end_time)
     classpath, kwargs = trigger.serialize()
