@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_zuora.environments import ENVIRONMENTS, environment_host
 from airflow_provider_zuora.get_provider_info import get_provider_info
+from tests.stack.airflow_stack import parse_cli_json
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
@@ -97,6 +98,6 @@ def test_airflow_cli_discovers_the_provider() -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    (found,) = json.loads(out.stdout[out.stdout.index("[") :])
+    (found,) = parse_cli_json(out.stdout)
     assert found["package-name"] == "airflow-provider-zuora"
     assert found["connection-types"][0]["connection-type"] == "zuora"

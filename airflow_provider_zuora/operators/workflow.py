@@ -1,8 +1,8 @@
 """RunZuoraWorkflowOperator: run a Zuora workflow, retry-safely, and optionally wait for it.
 
-Retry-safety: before the run call, an ``Idempotency-Key`` is persisted in Airflow's task state
-store; after it, the instance id. A retry of the task (after a worker crash, a timeout, a kill)
-reads them back and reattaches instead of starting a second run. See ``_RunRecord``.
+Retry-safety: every run call carries an ``Idempotency-Key`` that a retry of the same clear can
+compute again, so Zuora replays the run an earlier try started instead of starting a second one;
+a user's clear starts a fresh run. See :mod:`airflow_provider_zuora.operators._resume`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +18,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow_provider_zuora import api
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraConfigError
+from airflow_provider_zuora.operators._resume import RunRecord, TryIdentity
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
-#: Task state store key of the run record (idempotency key, workflow id, instance id).
-STATE_KEY = "zuora_workflow_run"
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
 #: A resent key may meet its first request still in progress at Zuora (409). Resend it after 1, 2,
@@ -105,8 +103,10 @@ class RunZuoraWorkflowOperator(BaseOperator):
     :param workflow_id: the workflow to run (int or str).
     :param parameters: the workflow's input parameters: a dict (values may be XComArgs or Jinja),
         a whole XComArg, or a Jinja string rendering to a JSON object.
-    :param idempotency_key: a fixed ``Idempotency-Key``; by default one is made per task instance
-        and kept in the task state store across retries (never two runs for one task instance).
+    :param idempotency_key: a fixed ``Idempotency-Key`` (one run per key, whatever the retries or
+        clears); by default one is derived per run of the task instance's current clear.
+    :param durable: a retry reattaches to the run an earlier try started (the default; Airflow
+        3.3's name for it). ``False``: every try starts its own run, under its own key.
     :param track_id: ``Zuora-Track-Id``; by default ``dag.task.run_id.try`` (sanitised).
     :param wait_for_completion: wait until the instance is ``Finished`` or ``Stopped``.
     :param poll_interval: seconds between status checks while waiting.
@@ -143,6 +143,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         timeout: float | None = None,
         fail_on_task_errors: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -165,6 +166,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         self.timeout = timeout
         self.fail_on_task_errors = fail_on_task_errors
         self.deferrable = deferrable
+        self.durable = durable
         self.instance_id: str | int | None = None
         self._hook: ZuoraHook | None = None
 
@@ -188,10 +190,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
             # Bad input will not get better on a retry; nothing was sent.
             raise AirflowFailException(str(err)) from err
 
-        record = _RunRecord.load(context, self.log)
-        state = self._resume(record) if record.instance_id is not None else None
-        if state is None:
-            state = self._submit(context, record, parameters, track_id)
+        state = self._start_or_find(context, parameters, track_id)
         instance_id = state["id"]
         self.instance_id = instance_id
         context["ti"].xcom_push(key=XCOM_INSTANCE_ID, value=instance_id)
@@ -202,13 +201,65 @@ class RunZuoraWorkflowOperator(BaseOperator):
             return state
         return self._wait(context, state)
 
-    def _resume(self, record: _RunRecord) -> dict[str, Any] | None:
-        """Reattach to the instance an earlier try started; None when a fresh run is due."""
-        state = self.hook.get_workflow_instance(record.instance_id)  # type: ignore[arg-type]
+    def _start_or_find(self, context: Context, parameters: dict[str, Any], track_id: str) -> dict[str, Any]:
+        """The instance this try waits on: one an earlier try of this clear started, or a new run."""
+        ident = TryIdentity.of(context, retries=self.retries or 0)
+
+        def send(key: str, *, resent: bool) -> dict[str, Any]:
+            return self._send(key, parameters, track_id, resent=resent)
+
+        if self.idempotency_key is not None:  # the user's key: one run per key, replayed by Zuora
+            return send(self.idempotency_key, resent=ident.try_number > 1)
+        if not self.durable:
+            self.log.warning(
+                "durable=False: try %d starts its own Zuora run; a retry after a crash starts another",
+                ident.try_number,
+            )
+            return send(ident.own_key(self.workflow_id), resent=False)
+        record = RunRecord.load(context)
+        if record.store is None:
+            return self._find_by_resending(ident, send)
+        if record.is_from_an_earlier_clear(ident):
+            self.log.info(
+                "Cleared since instance %s ran: starting a new run",
+                record.instance_id if record.instance_id is not None else f"(key {record.idempotency_key})",
+            )
+            record.reset()
+        same_workflow = record.holds_key_for(self.workflow_id)
+        if same_workflow and record.instance_id is not None:
+            found = self._reattach(record.instance_id)
+            if found is not None:
+                return found
+            run_number, key, resent = record.run_number + 1, None, False
+        elif same_workflow:  # the key was sent, its answer never recorded: Zuora replays it
+            run_number, key, resent = record.run_number, record.idempotency_key, True
+        else:
+            run_number, key, resent = 0, None, False
+        key = key or ident.key(self.workflow_id, run_number)
+        record.save_key(key, self.workflow_id, ident, run_number)  # before the POST: a crash replays
+        state = send(key, resent=resent)
+        record.save_instance(state["id"])
+        return state
+
+    def _find_by_resending(self, ident: TryIdentity, send: Any) -> dict[str, Any]:
+        """No task state store (Airflow < 3.3): resend the keys earlier tries of this clear may have
+        sent, in turn; Zuora replays each one's run. Reattach to the first that has not failed, else
+        start the next run. At most one resend per earlier try."""
+        if ident.tries_before == 0 and ident.try_number > 1:
+            self.log.info("Try %d is the first of a clear: starting a new run", ident.try_number)
+        for run_number in range(ident.tries_before):
+            state = send(ident.key(self.workflow_id, run_number), resent=True)
+            found = self._reattach(state["id"])
+            if found is not None:
+                return found
+        return send(ident.key(self.workflow_id, ident.tries_before), resent=False)
+
+    def _reattach(self, instance_id: str | int) -> dict[str, Any] | None:
+        """The state of an instance of this clear to wait on; None when it failed (a new run is due)."""
+        state = self.hook.get_workflow_instance(instance_id)
         outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
         if outcome.verdict is Verdict.FAILED:
             self.log.warning("%s; an earlier try started it: running the workflow afresh", outcome.reason)
-            record.forget_instance()
             return None
         self.log.info(
             "Reattaching to Zuora workflow %s started by an earlier try (%s): no new run",
@@ -217,13 +268,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
         )
         return state
 
-    def _submit(
-        self, context: Context, record: _RunRecord, parameters: dict[str, Any], track_id: str
-    ) -> dict[str, Any]:
-        same_workflow = str(record.workflow_id) == str(self.workflow_id)
-        resent = bool(same_workflow and record.idempotency_key)
-        key = self.idempotency_key or (same_workflow and record.idempotency_key) or record.new_key(context)
-        record.save_key(key, self.workflow_id)  # before the POST: a crash after it replays, never reruns
+    def _send(self, key: str, parameters: dict[str, Any], track_id: str, *, resent: bool) -> dict[str, Any]:
+        """The run call under ``key``; a resent key still in progress at Zuora (409) is waited for."""
         started = time.monotonic()
         for attempt in itertools.count(1):
             try:
@@ -252,9 +298,9 @@ class RunZuoraWorkflowOperator(BaseOperator):
                     "Zuora answered 409 for the resent key (%s); trying again in %g s", err.message, wait
                 )
                 time.sleep(wait)
-        record.save_instance(state["id"])
         self.log.info(
-            "Started Zuora workflow %s: %s, status %s, track id %s",
+            "%s Zuora workflow %s: %s, status %s, track id %s",
+            "Resent the run call of" if resent else "Started",
             self.workflow_id,
             describe_instance(state),
             state.get("status"),
@@ -340,62 +386,3 @@ class RunZuoraWorkflowOperator(BaseOperator):
         """Stop the instance when the task is killed (best effort, logged)."""
         if self.instance_id is not None:
             self._stop(self.instance_id, why="the Airflow task was killed")
-
-
-class _RunRecord:
-    """The run's idempotency key and instance id, kept in the task state store across tries.
-
-    Where Airflow gives no ``task_state_store`` (older Airflow, some test harnesses), the key is
-    derived from the task instance and its try number: the hook's own HTTP retries stay
-    idempotent, but a retry of the task after a worker crash may start a second run.
-    """
-
-    def __init__(self, store: Any, value: Mapping[str, Any] | None, log: Any) -> None:
-        self._store = store
-        self._log = log
-        value = value or {}
-        self.idempotency_key: str | None = value.get("idempotency_key")
-        self.instance_id: str | int | None = value.get("instance_id")
-        self.workflow_id: str | int | None = value.get("workflow_id")
-
-    @classmethod
-    def load(cls, context: Context, log: Any) -> _RunRecord:
-        store = context.get("task_state_store")
-        if store is None:
-            log.warning(
-                "No task_state_store in this Airflow: if the worker dies after the run call, "
-                "a retry of this task may start a second Zuora run (pass idempotency_key to prevent it)"
-            )
-            return cls(None, None, log)
-        value = store.get(STATE_KEY)
-        return cls(store, value if isinstance(value, Mapping) else None, log)
-
-    def new_key(self, context: Context) -> str:
-        if self._store is not None:
-            return f"airflow-{uuid.uuid4().hex}"
-        import hashlib
-
-        ti = context["ti"]
-        seed = f"{ti.dag_id}|{ti.run_id}|{ti.task_id}|{getattr(ti, 'map_index', -1)}|{ti.try_number}"
-        return "airflow-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
-
-    def _save(self) -> None:
-        if self._store is not None:
-            value = {"idempotency_key": self.idempotency_key, "workflow_id": self.workflow_id}
-            if self.instance_id is not None:
-                value["instance_id"] = self.instance_id
-            self._store.set(STATE_KEY, value)
-
-    def save_key(self, key: str, workflow_id: str | int) -> None:
-        self.idempotency_key, self.workflow_id = key, workflow_id
-        self._save()
-
-    def save_instance(self, instance_id: str | int) -> None:
-        self.instance_id = instance_id
-        self._save()
-
-    def forget_instance(self) -> None:
-        """The earlier instance failed: the next run gets a new key (the old one would replay it)."""
-        self.instance_id = None
-        self.idempotency_key = None
-        self._save()

@@ -7,6 +7,11 @@ import warnings
 from tests.conftest import REPO
 
 
+def _is_ours(warning_line: str) -> bool:
+    """A captured DagBag warning (``path:line: Category: message``) raised from this repo's files."""
+    return warning_line.startswith(str(REPO)) and "site-packages" not in warning_line.split(":", 1)[0]
+
+
 def test_example_dags_parse_without_errors_or_warnings() -> None:
     from airflow_provider_zuora._compat import DagBag
 
@@ -14,7 +19,8 @@ def test_example_dags_parse_without_errors_or_warnings() -> None:
         warnings.simplefilter("always")
         bag = DagBag(dag_folder=str(REPO / "example_dags"))
     assert bag.import_errors == {}
-    assert bag.captured_warnings == {}
+    # Warnings raised from our files (Airflow 3.0's own modules warn about each other on first use).
+    assert {path: w for path, ws in bag.captured_warnings.items() for w in ws if _is_ours(w)} == {}
     ours = [
         w for w in caught if "airflow_provider_zuora" in str(w.filename) or "example_dags" in str(w.filename)
     ]

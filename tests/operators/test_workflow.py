@@ -9,8 +9,8 @@ from unittest import mock
 import pytest
 
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException
+from airflow_provider_zuora.operators._resume import STATE_KEY, TryIdentity
 from airflow_provider_zuora.operators.workflow import (
-    STATE_KEY,
     RunZuoraWorkflowOperator,
     ZuoraWorkflowInstanceLink,
     coerce_parameters,
@@ -39,9 +39,21 @@ class FakeStore:
 
 
 def make_context(
-    store: FakeStore | None = None, *, run_id: str = "manual__2026-11-28T10:00:00+00:00"
+    store: FakeStore | None = None,
+    *,
+    run_id: str = "manual__2026-11-28T10:00:00+00:00",
+    try_number: int = 1,
+    max_tries: int = 0,
 ) -> dict:
-    ti = mock.MagicMock(dag_id="billing", task_id="run", run_id=run_id, try_number=1, map_index=-1)
+    """A task context; ``max_tries`` as Airflow keeps it (retries, plus try_number at each clear)."""
+    ti = mock.MagicMock(
+        dag_id="billing",
+        task_id="run",
+        run_id=run_id,
+        try_number=try_number,
+        max_tries=max_tries,
+        map_index=-1,
+    )
     ctx: dict[str, Any] = {"ti": ti}
     if store is not None:
         ctx["task_state_store"] = store
@@ -159,10 +171,13 @@ def test_first_run_persists_key_before_the_call_and_instance_after(hook: mock.Ma
     result = op(parameters={"accountId": "A1"}).execute(ctx)
 
     key = hook.run_workflow.call_args.kwargs["idempotency_key"]
-    assert seen_at_call == [{"idempotency_key": key, "workflow_id": 396}]
-    assert store.data[STATE_KEY] == {"idempotency_key": key, "workflow_id": 396, "instance_id": 400}
+    assert key == TryIdentity.of(ctx, retries=0).key(396, 0)  # the key any later try can compute
+    record = {"idempotency_key": key, "workflow_id": 396, "clear": 1, "run_number": 0}
+    assert seen_at_call == [record]
+    assert store.data[STATE_KEY] == {**record, "instance_id": 400}
     assert result["id"] == 400
     assert hook.run_workflow.call_args.args == (396, {"accountId": "A1"})
+    hook.get_workflow_instance.assert_not_called()
     xcoms = pushed(ctx)
     assert xcoms["instance_id"] == 400
     assert xcoms[ZuoraWorkflowInstanceLink().xcom_key] == "https://www.zuora.com/workflows/instance/400"
@@ -179,17 +194,85 @@ def test_user_idempotency_key_wins(hook: mock.MagicMock) -> None:
     assert hook.run_workflow.call_args.kwargs["idempotency_key"] == "mine-1"
 
 
-def test_without_state_store_the_key_is_stable_per_try_and_a_warning_says_what_is_lost(
+def keys_sent(hook: mock.MagicMock) -> list[str]:
+    return [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
+
+
+# ---------------------------------------------------------------- retries without a task state store
+def test_without_a_store_a_first_try_sends_one_run_call_and_no_lookup(hook: mock.MagicMock) -> None:
+    ctx = make_context(None)
+    op().execute(ctx)
+    assert keys_sent(hook) == [TryIdentity.of(ctx, retries=0).key(396, 0)]
+    hook.get_workflow_instance.assert_not_called()
+
+
+@pytest.mark.parametrize("state", [RUNNING, FINISHED])
+def test_without_a_store_a_retry_resends_the_first_key_and_reattaches(
+    hook: mock.MagicMock, state: dict, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Try 1 died after its run call: try 2 computes the same key, Zuora replays instance 400."""
+    hook.get_workflow_instance.return_value = state
+    first = op(retries=1).execute(make_context(None, max_tries=1))
+    result = op(retries=1).execute(make_context(None, try_number=2, max_tries=1))
+    assert result == state and first["id"] == 400
+    one, two = keys_sent(hook)
+    assert one == two
+    hook.get_workflow_instance.assert_called_once_with(400)
+    assert "Reattaching to Zuora workflow instance 400" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("failed", [FAILED, STOPPED])
+def test_without_a_store_a_retry_after_a_failed_run_sends_the_next_key(
+    hook: mock.MagicMock, failed: dict
+) -> None:
+    hook.get_workflow_instance.return_value = failed
+    ctx = make_context(None, try_number=2, max_tries=1)
+    op(retries=1).execute(ctx)
+    ident = TryIdentity.of(ctx, retries=1)
+    assert keys_sent(hook) == [ident.key(396, 0), ident.key(396, 1)]  # replayed the failed one, then new
+    hook.get_workflow_instance.assert_called_once_with(400)
+
+
+def test_without_a_store_try_3_walks_past_a_failed_run_to_the_running_one(hook: mock.MagicMock) -> None:
+    hook.run_workflow.side_effect = [{"id": 400, "status": "Queued"}, {"id": 401, "status": "Queued"}]
+    hook.get_workflow_instance.side_effect = [FAILED, {**RUNNING, "id": 401}]
+    ctx = make_context(None, try_number=3, max_tries=2)
+    result = op(retries=2).execute(ctx)
+    assert result["id"] == 401
+    ident = TryIdentity.of(ctx, retries=2)
+    assert keys_sent(hook) == [ident.key(396, 0), ident.key(396, 1)]  # no third run call
+
+
+def test_without_a_store_a_clear_starts_a_new_run_under_a_new_key(
     hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    op().execute(make_context(None))
-    op().execute(make_context(None))
-    keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
-    assert keys[0] == keys[1] and keys[0].startswith("airflow-")
-    assert "second Zuora run" in capfd.readouterr().out
+    """Tries 1 and 2 ran (retries=1); a clear raised max_tries to 2 + 1: try 3 is the clear's first."""
+    op(retries=1).execute(make_context(None, max_tries=1))
+    hook.run_workflow.reset_mock()
+    op(retries=1).execute(make_context(None, try_number=3, max_tries=3))
+    (key,) = keys_sent(hook)
+    assert key != TryIdentity.of(make_context(None, max_tries=1), retries=1).key(396, 0)
+    hook.get_workflow_instance.assert_not_called()
+    assert "Try 3 is the first of a clear: starting a new run" in capfd.readouterr().out
 
 
-# ---------------------------------------------------------------- retries
+def test_durable_false_starts_a_run_per_try_and_says_so(
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
+) -> None:
+    op(retries=1, durable=False).execute(make_context(FakeStore(), max_tries=1))
+    op(retries=1, durable=False).execute(make_context(FakeStore(), try_number=2, max_tries=1))
+    one, two = keys_sent(hook)
+    assert one != two and one.startswith("airflow-")
+    hook.get_workflow_instance.assert_not_called()
+    assert "durable=False: try 2 starts its own Zuora run" in capfd.readouterr().out
+
+
+def test_durable_comes_from_default_args() -> None:
+    assert op(default_args={"durable": False}).durable is False
+    assert op().durable is True
+
+
+# ---------------------------------------------------------------- retries with a task state store
 def test_retry_after_crash_before_instance_was_recorded_replays_the_same_key(hook: mock.MagicMock) -> None:
     store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
     op().execute(make_context(store))
@@ -223,7 +306,32 @@ def test_retry_after_a_failed_instance_runs_afresh_under_a_new_key(hook: mock.Ma
     hook.run_workflow.assert_called_once()
     new_key = hook.run_workflow.call_args.kwargs["idempotency_key"]
     assert new_key != "k1"
-    assert store.data[STATE_KEY] == {"idempotency_key": new_key, "workflow_id": 396, "instance_id": 400}
+    assert store.data[STATE_KEY] == {
+        "idempotency_key": new_key, "workflow_id": 396, "clear": 1, "run_number": 1, "instance_id": 400,
+    }  # fmt: skip
+
+
+def test_a_record_from_an_earlier_clear_is_neither_reattached_nor_replayed(
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store = FakeStore(
+        {STATE_KEY: {"idempotency_key": "k1", "workflow_id": 396, "clear": 1, "instance_id": 400}}
+    )
+    hook.run_workflow.return_value = {"id": 401, "status": "Queued"}
+    ctx = make_context(store, try_number=2, max_tries=1)  # cleared after try 1 succeeded (retries=0)
+    assert op().execute(ctx)["id"] == 401
+    hook.get_workflow_instance.assert_not_called()
+    (key,) = keys_sent(hook)
+    assert key == TryIdentity.of(ctx, retries=0).key(396, 0) != "k1"
+    assert store.data[STATE_KEY]["clear"] == 2 and store.data[STATE_KEY]["instance_id"] == 401
+    assert "Cleared since instance 400 ran: starting a new run" in capfd.readouterr().out
+
+
+def test_a_record_written_before_clears_were_recorded_counts_as_this_clear(hook: mock.MagicMock) -> None:
+    store = FakeStore({STATE_KEY: {"idempotency_key": "k1", "workflow_id": 396, "instance_id": 400}})
+    hook.get_workflow_instance.return_value = RUNNING
+    op().execute(make_context(store, try_number=2, max_tries=1))
+    hook.run_workflow.assert_not_called()  # safe side: reattached, no second run
 
 
 # ---------------------------------------------------------------- stop

@@ -27,6 +27,7 @@ from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, Zuo
 from airflow_provider_zuora.sensors.workflow import ZuoraWorkflowInstanceSensor
 from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
 from tests.test_waiting import FAILED_TASKS, FakeHook, state
+from tests.versions import AIRFLOW_3_0
 
 
 def sensor(hook: FakeHook, **kwargs: Any) -> ZuoraWorkflowInstanceSensor:
@@ -282,7 +283,9 @@ def test_dag_sensor_succeeds_and_hands_the_state_downstream(
     assert report == f"{instance_id}:Finished"
 
     out = "".join(capfd.readouterr()) + caplog.text
-    assert "is Queued" in out or "is Processing" in out  # it really waited
+    # It really waited: a status before the end was logged (how far the run got by the first poll
+    # depends on how fast this Airflow starts the task).
+    assert any(f"is {status}" in out for status in ("Queued", "Processing", "Pending"))
     if workflow_id == 8102:
         assert f"Zuora workflow instance {instance_id} (WF-8102-00000001) is Pending" in out
     assert ("Rescheduling task, marking task as UP_FOR_RESCHEDULE" in out) is (mode == "reschedule")
@@ -297,7 +300,10 @@ def test_dag_sensor_fails_on_task_errors(dag_emu: Any, mode: str, capfd: pytest.
     state, tasks, _ = run_dag(f"zuora_sensor_{mode}", instance_id)
     assert (state, tasks["wait"], tasks["report"]) == ("failed", "failed", "upstream_failed")
     out = "".join(capfd.readouterr())
-    assert f"{instance_id} (WF-8103-00000001) finished with 1 failed task(s): task Callout [Callout]" in out
+    # The task's own lines (the exception text is the unit tests' business: Airflow 3.0's dag.test()
+    # does not always print a failed task's traceback).
+    assert f"{instance_id} (WF-8103-00000001) finished with 1 failed task(s)" in out
+    assert "Failed task Callout [Callout]: HTTP 500" in out
 
 
 @pytest.mark.dag
@@ -319,7 +325,21 @@ def test_dag_sensor_fails_when_stopped_in_the_middle(dag_emu: Any, mode: str) ->
 
 @pytest.mark.dag
 @pytest.mark.integration
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(
+            mode,
+            marks=pytest.mark.xfail(
+                AIRFLOW_3_0 and mode == "reschedule",
+                reason="Airflow 3.0's dag.test() hands a reschedule sensor its first reschedule date "
+                "as a string, and BaseSensorOperator's timeout check fails on it (TypeError)",
+                strict=True,
+            ),
+        )
+        for mode in MODES
+    ],
+)
 def test_dag_sensor_timeout_stops_the_instance(dag_emu: Any, mode: str) -> None:
     instance_id = start_instance(dag_emu, 8105)
     state, tasks, _ = run_dag(f"zuora_sensor_{mode}_timeout", instance_id)

@@ -41,6 +41,18 @@ def wait_for(deadline: float, check: Callable[[], T], every: float = 0.5) -> T:
         time.sleep(every)
 
 
+def parse_cli_json(stdout: str) -> Any:
+    """The JSON an ``airflow ... -o json`` command printed, after any log lines before it (3.0's CLI
+    prints some starting with ``[`` too, so the JSON is the last line that parses)."""
+    for line in reversed(stdout.splitlines()):
+        if line[:1] in "[{":
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise ValueError(f"no JSON in the command's output: {stdout[-500:]!r}")
+
+
 class AirflowStack:
     """An api-server on loopback over a fresh SQLite metadata DB in ``home``."""
 
@@ -76,9 +88,8 @@ class AirflowStack:
         return self.run(AIRFLOW, *args)
 
     def cli_json(self, *args: str) -> Any:
-        """``airflow <args> -o json``, parsed (log lines the CLI prints first are skipped)."""
-        lines = self.cli(*args, "-o", "json").splitlines()
-        return json.loads(next(line for line in reversed(lines) if line[:1] in "[{"))
+        """``airflow <args> -o json``, parsed."""
+        return parse_cli_json(self.cli(*args, "-o", "json"))
 
     def start_component(self, *args: str) -> subprocess.Popen[bytes]:
         """Start ``airflow <args>`` (api-server, scheduler, triggerer...), logged to ``<args[0]>.log``."""
