@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: all install test lint typecheck pytest demo bench pins clean
+.PHONY: all install test lint typecheck pytest demo bench dist pins clean
 
 all: test
 
@@ -42,6 +42,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The sdist, then the wheel built from it (as pip would), checked as PyPI would render them.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --installer uv --outdir dist .
+	$(PY) -m twine check --strict dist/*
 
 # Rebuild the pin list from a fresh resolve of the current pyproject.
 pins:
