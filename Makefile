@@ -4,7 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
-PINS := constraints/airflow-3.3.2-py3.11.txt
+# Every tested Airflow release (each has a pin list in constraints/); the newest is the default.
+AIRFLOW_VERSIONS := 3.0.6 3.1.8 3.2.2 3.3.2
+AIRFLOW_DEFAULT := 3.3.2
+AIRFLOW_OLDER := 3.0.6 3.1.8 3.2.2
+PINS := constraints/airflow-$(AIRFLOW_DEFAULT)-py3.11.txt
 STAMP := $(VENV)/.installed
 
 # An isolated Airflow home inside the repo (git-ignored), never ~/airflow.
@@ -13,7 +17,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: all install test lint typecheck pytest demo bench dist pins clean
+.PHONY: all install test lint typecheck pytest unit matrix demo bench dist pins clean
 
 all: test
 
@@ -35,7 +39,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+# The whole suite on the default Airflow (editable install), then the wheel on every older one.
+test: lint typecheck pytest matrix
+
+# The fast loop: mocked and emulator tests on the default Airflow (no DAG runs, no Airflow processes).
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not dag and not stack and not packaging"
+
+# The built wheel on each older Airflow: providers get, the demo, the test suite (the tests that
+# start Airflow's own processes on the oldest only; the newest runs them in `make pytest`).
+matrix: $(STAMP)
+	$(PY) .ci/matrix.py --uv $(VENV)/bin/uv --stack $(firstword $(AIRFLOW_OLDER)) $(AIRFLOW_OLDER)
 
 demo: $(STAMP)
 	$(PY) -m airflow_provider_zuora.testing.demo
@@ -49,14 +63,9 @@ dist: $(STAMP)
 	$(PY) -m build --installer uv --outdir dist .
 	$(PY) -m twine check --strict dist/*
 
-# Rebuild the pin list from a fresh resolve of the current pyproject.
-pins:
-	rm -rf .venv-pins && $(PYTHON) -m venv .venv-pins && .venv-pins/bin/pip install -q "uv==$(UV_VERSION)"
-	.venv-pins/bin/uv pip install --python .venv-pins/bin/python -q 'apache-airflow==3.3.2' -e '.[test]'
-	{ echo "# Pin list for apache-airflow 3.3.2 on Python 3.11, made from a working resolve (uv pip freeze)."; \
-	  echo "# Every install in this repo uses it (see Makefile). Regenerate with: make pins"; \
-	  .venv-pins/bin/uv pip freeze --python .venv-pins/bin/python --exclude-editable | grep -vE '^(pip|setuptools|uv)=='; } > $(PINS)
-	rm -rf .venv-pins
+# Rebuild every pin list from a fresh resolve (preferring today's pins; see constraints/pins.py).
+pins: $(STAMP)
+	$(PY) constraints/pins.py $(VENV)/bin/uv $(AIRFLOW_VERSIONS)
 
 clean:
-	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .airflow .matrix dist .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO
 from tests.stack.airflow_stack import AirflowStack, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.dag]
+pytestmark = [pytest.mark.integration, pytest.mark.dag, pytest.mark.stack]
 DAG_ID = "example_zuora_workflow"
 LONG = 3960
 

@@ -1,0 +1,161 @@
+"""``make matrix``: the provider as users get it (the built wheel) on each older Airflow release.
+
+For each version: a venv under ``.matrix/<version>/`` with that Airflow from its pin list (kept
+between runs while the pin list and ``pyproject.toml`` are unchanged), the wheel installed into
+it (not editable), then ``airflow providers get``, the demo (the example DAG end to end against
+the emulator) and the test suite, run from the unpacked sdist with the package directory removed,
+so every import of ``airflow_provider_zuora`` is the installed wheel. The tests that start real
+Airflow components (``-m stack``) run on the versions in ``--stack``. One summary line per
+version, and a table at the end; exit status 1 if any step failed.
+
+Usage: ``python .ci/matrix.py --uv UV [--stack 3.0.6] VERSION [VERSION ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / ".matrix"
+
+
+def sh(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, log: Path | None = None
+) -> str:
+    """Run ``cmd``; its output (also written to ``log``); raise with the tail when it fails."""
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    if log is not None:
+        log.write_text(text)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {out.returncode}:\n{text[-4000:]}")
+    return text
+
+
+def build(uv: str) -> tuple[Path, Path]:
+    """The sdist, and the wheel built from it (as pip builds it), in ``.matrix/dist``."""
+    dist = WORK / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    sh([sys.executable, "-m", "build", "--installer", "uv", "--outdir", str(dist), str(REPO)])
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    return sdist, wheel
+
+
+def venv_for(uv: str, version: str, pins: Path) -> Path:
+    """A venv with this Airflow and the test extras, rebuilt only when its inputs change."""
+    venv = WORK / version / "venv"
+    digest = hashlib.sha256(pins.read_bytes() + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = venv / ".inputs"
+    if stamp.exists() and stamp.read_text() == digest:
+        return venv
+    shutil.rmtree(venv, ignore_errors=True)
+    sh([sys.executable, "-m", "venv", str(venv)])
+    python = str(venv / "bin" / "python")
+    # Everything the wheel needs, from the pin list, plus its test extras.
+    sh([uv, "pip", "install", "--python", python, "--compile-bytecode", "-q", "-c", str(pins),
+        f"apache-airflow=={version}", f"{REPO}[test]"])  # fmt: skip
+    sh([uv, "pip", "uninstall", "--python", python, "-q", "airflow-provider-zuora"])
+    stamp.write_text(digest)
+    return venv
+
+
+def source_tree(sdist: Path, version: str) -> Path:
+    """The unpacked sdist (tests, example DAGs, pyproject) without the package itself."""
+    src = WORK / version / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(WORK / version / "unpacked", filter="data")
+    (top,) = (WORK / version / "unpacked").iterdir()
+    shutil.move(str(top), src)
+    shutil.rmtree(WORK / version / "unpacked")
+    shutil.rmtree(src / "airflow_provider_zuora")
+    return src
+
+
+def check(uv: str, version: str, sdist: Path, wheel: Path, stack: bool) -> dict[str, str]:
+    started = time.monotonic()
+    pins = REPO / "constraints" / f"airflow-{version}-py3.11.txt"
+    venv = venv_for(uv, version, pins)
+    python = str(venv / "bin" / "python")
+    sh([uv, "pip", "install", "--python", python, "--compile-bytecode", "-q", "--no-deps",
+        "--reinstall-package", "airflow-provider-zuora", str(wheel)])  # fmt: skip
+    src = source_tree(sdist, version)
+    home = WORK / version / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(src / "example_dags"),
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    result = {"version": version}
+    probe = "import airflow_provider_zuora as p, airflow; print(p.__file__, airflow.__version__)"
+    where = sh([python, "-c", probe], env=env, cwd=src).split()
+    if "site-packages" not in where[-2] or where[-1] != version:
+        raise RuntimeError(f"not the wheel on Airflow {version}: {where}")
+    got = sh(
+        [str(venv / "bin" / "airflow"), "providers", "get", "airflow-provider-zuora", "-o", "json"], env=env
+    )
+    result["providers get"] = "ok" if '"airflow-provider-zuora"' in got else "missing"
+    demo = sh([python, "-m", "airflow_provider_zuora.testing.demo"], env=env, cwd=src, log=home / "demo.out")
+    result["demo"] = "ok" if "Demo succeeded." in demo else "failed"
+    marks = "not packaging" if stack else "not packaging and not stack"
+    pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks]
+    out = subprocess.run(pytest, env=env, cwd=src, capture_output=True, text=True)
+    (home / "pytest.out").write_text(out.stdout + out.stderr)
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    summary = next(
+        (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), "?"
+    )
+    result["tests"] = ("" if out.returncode == 0 else "FAILED: ") + summary
+    result["stack tests"] = "yes" if stack else "no (oldest and newest only)"
+    result["minutes"] = f"{(time.monotonic() - started) / 60:.1f}"
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--uv", required=True)
+    parser.add_argument("--stack", action="append", default=[], help="versions that also run -m stack")
+    parser.add_argument("versions", nargs="+")
+    args = parser.parse_args()
+    WORK.mkdir(exist_ok=True)
+    sdist, wheel = build(args.uv)
+    print(f"built {sdist.name} and {wheel.name}", flush=True)  # noqa: T201
+    results, ok = [], True
+    for version in args.versions:
+        try:
+            result = check(args.uv, version, sdist, wheel, version in args.stack)
+        except RuntimeError as err:
+            result = {"version": version, "tests": f"FAILED: {err}"}
+        failed = result.get("tests", "").startswith("FAILED")
+        failed = failed or result.get("providers get") != "ok" or result.get("demo") != "ok"
+        ok = ok and not failed
+        print(f"Airflow {version}: " + json.dumps(result), flush=True)  # noqa: T201
+        results.append(result)
+    keys = ["version", "providers get", "demo", "tests", "stack tests", "minutes"]
+    print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))  # noqa: T201
+    for r in results:
+        print("| " + " | ".join(str(r.get(k, "-")).replace("|", "/") for k in keys) + " |")  # noqa: T201
+    print(f"\nwheel logs: {WORK}/<version>/home/ (demo.out, pytest.out)")  # noqa: T201
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
