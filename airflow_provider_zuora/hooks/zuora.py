@@ -146,6 +146,21 @@ class ZuoraHook(BaseHook):
             )
             return None
 
+    # ---------------------------------------------------------------- connection form (Airflow 3.0, 3.1)
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder standard fields (Airflow 3.0, 3.1; see ``hooks/_form.py``)."""
+        from airflow_provider_zuora.hooks._form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields (Airflow 3.0, 3.1; ``{}`` without wtforms; see ``hooks/_form.py``)."""
+        from airflow_provider_zuora.hooks._form import connection_form_widgets
+
+        return connection_form_widgets()
+
     # ---------------------------------------------------------------- shared by both transports
     def _retry_kwargs(self, request: api.ApiRequest, cfg: ZuoraConfig) -> dict[str, Any]:
         return retry_kwargs(
