@@ -51,7 +51,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
     401, 403 and 404 fail at once, without retries.
     """
 
-    template_fields: Sequence[str] = ("instance_id",)
+    template_fields: Sequence[str] = ("instance_id", "zuora_conn_id")
     ui_color = "#e6f1f2"
 
     def __init__(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_zuora import waiting
+from airflow_provider_zuora._compat import has_trigger_on_kill
 from airflow_provider_zuora.exceptions import ZuoraError
 from airflow_provider_zuora.status import Verdict, evaluate_instance
 
@@ -103,6 +104,22 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         return TriggerEvent({**payload, **extra})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async for event in self._poll():
+                yield event
+        except asyncio.CancelledError:
+            if not has_trigger_on_kill():
+                # Airflow < 3.3 cancels the trigger when a user clears or marks the deferred task,
+                # and never calls on_kill(): say which run is left going (it may also be a
+                # triggerer stopping, whose successor polls afresh).
+                self.log.warning(
+                    "Stopped waiting on Zuora workflow instance %s; this Airflow does not stop the "
+                    "run when a deferred task is cleared or marked (Airflow 3.3 does): it goes on in Zuora",
+                    self.instance_id,
+                )
+            raise
+
+    async def _poll(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + self._first_delay()

@@ -104,6 +104,14 @@ def test_template_fields_and_json_renderer() -> None:
     assert RunZuoraWorkflowOperator.template_fields_renderers["parameters"] == "json"
 
 
+def test_conn_id_is_rendered_per_dag_run() -> None:
+    """Official providers template their conn ids: a DAG run picks its tenant from params."""
+    task = op(zuora_conn_id="zuora_{{ params.tenant }}", workflow_id="{{ params.wf }}")
+    task.render_template_fields({"params": {"tenant": "eu", "wf": "396"}})  # type: ignore[arg-type]
+    assert (task.zuora_conn_id, task.workflow_id) == ("zuora_eu", "396")
+    assert task.hook.zuora_conn_id == "zuora_eu"
+
+
 # ---------------------------------------------------------------- parameters
 def test_json_object_string_is_parsed_as_a_user_expects() -> None:
     assert coerce_parameters('{"accountId": "A1", "n": 2}') == {"accountId": "A1", "n": 2}

@@ -209,8 +209,13 @@ def test_deferrable_defaults_to_the_operators_config() -> None:
     assert out.stdout.strip().splitlines()[-1] == "True"
 
 
-def test_instance_id_is_templated() -> None:
-    assert "instance_id" in ZuoraWorkflowInstanceSensor.template_fields
+def test_instance_id_and_conn_id_are_templated_so_a_dag_run_picks_its_tenant() -> None:
+    sensor = ZuoraWorkflowInstanceSensor(
+        task_id="t", instance_id="{{ params.run }}", zuora_conn_id="zuora_{{ params.tenant }}"
+    )
+    sensor.render_template_fields({"params": {"run": "400", "tenant": "eu"}})  # type: ignore[arg-type]
+    assert (sensor.instance_id, sensor.zuora_conn_id) == ("400", "zuora_eu")
+    assert sensor.hook.zuora_conn_id == "zuora_eu"
 
 
 # ================================================================== real DAG runs against the emulator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ import pytest
 from airflow_provider_zuora import waiting
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.status import evaluate_instance
+from airflow_provider_zuora.triggers import workflow as trigger_module
 from airflow_provider_zuora.triggers.workflow import CLASSPATH, ZuoraWorkflowInstanceTrigger
 
 LOG = logging.getLogger("test.trigger")
@@ -279,6 +281,25 @@ async def test_on_kill_logs_a_failed_stop(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.ERROR):
         await make(hook).on_kill()
     assert "Could not stop Zuora workflow instance 400" in caplog.text
+
+
+@pytest.mark.parametrize("calls_on_kill", [True, False], ids=["3.3+", "older"])
+async def test_a_cancelled_wait_says_the_run_goes_on_where_airflow_never_calls_on_kill(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, calls_on_kill: bool
+) -> None:
+    """A clear or mark of a deferred task cancels its trigger; only 3.3+ then calls on_kill()."""
+    monkeypatch.setattr(trigger_module, "has_trigger_on_kill", lambda: calls_on_kill)
+    hook = FakeAsyncHook(state("Processing"))
+    task = asyncio.ensure_future(events(make(hook, poll_interval=0.01)))
+    while not hook.calls:
+        await asyncio.sleep(0.01)
+    with caplog.at_level(logging.WARNING):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    said = "Stopped waiting on Zuora workflow instance 400" in caplog.text
+    assert said is not calls_on_kill
+    assert "stop 400" not in hook.calls  # cancelling alone never stops the run
 
 
 async def test_cleanup_releases_the_hook_once() -> None:
