@@ -105,8 +105,9 @@ def check(uv: str, version: str, sdist: Path, wheel: Path, stack: bool) -> dict[
         }
     )
     result = {"version": version}
-    probe = "import airflow_provider_zuora as p, airflow; print(p.__file__, airflow.__version__)"
-    where = sh([python, "-c", probe], env=env, cwd=src).split()
+    probe = "import airflow_provider_zuora as p, airflow; print('WHERE', p.__file__, airflow.__version__)"
+    found = sh([python, "-c", probe], env=env, cwd=src).splitlines()
+    where = next(line for line in found if line.startswith("WHERE ")).split()
     if "site-packages" not in where[-2] or where[-1] != version:
         raise RuntimeError(f"not the wheel on Airflow {version}: {where}")
     got = sh(
@@ -116,7 +117,7 @@ def check(uv: str, version: str, sdist: Path, wheel: Path, stack: bool) -> dict[
     demo = sh([python, "-m", "airflow_provider_zuora.testing.demo"], env=env, cwd=src, log=home / "demo.out")
     result["demo"] = "ok" if "Demo succeeded." in demo else "failed"
     marks = "not packaging" if stack else "not packaging and not stack"
-    pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks]
+    pytest = [python, "-m", "pytest", "-q", "-rfEsx", "-p", "no:cacheprovider", "-m", marks]
     out = subprocess.run(pytest, env=env, cwd=src, capture_output=True, text=True)
     (home / "pytest.out").write_text(out.stdout + out.stderr)
     lines = [line for line in out.stdout.splitlines() if line.strip()]

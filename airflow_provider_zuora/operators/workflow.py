@@ -220,10 +220,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         if record.store is None:
             return self._find_by_resending(ident, send)
         if record.is_from_an_earlier_clear(ident):
-            self.log.info(
-                "Cleared since instance %s ran: starting a new run",
-                record.instance_id if record.instance_id is not None else f"(key {record.idempotency_key})",
-            )
+            self._retire(record.instance_id)
             record.reset()
         same_workflow = record.holds_key_for(self.workflow_id)
         if same_workflow and record.instance_id is not None:
@@ -253,6 +250,38 @@ class RunZuoraWorkflowOperator(BaseOperator):
             if found is not None:
                 return found
         return send(ident.key(self.workflow_id, ident.tries_before), resent=False)
+
+    def _retire(self, instance_id: str | int | None) -> None:
+        """A user cleared the task since ``instance_id`` started: it must not go on beside the new
+        run. Airflow stops a running task's run through ``on_kill`` (a deferred one's only on 3.3,
+        and only once the triggerer runs its trigger), so a run still going is stopped here; one
+        that cannot be stopped fails the try rather than run twice at once."""
+        if instance_id is None:
+            self.log.info("Cleared since an earlier run call: starting a new run")
+            return
+        try:
+            state = self.hook.get_workflow_instance(instance_id)
+        except ZuoraApiError as err:
+            if err.status_code != 404:  # 404: aged out of Zuora, so not running
+                raise
+            state = {"id": instance_id, "status": "Finished"}
+        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+        if outcome.done:
+            self.log.info("Cleared since instance %s ran: starting a new run", instance_id)
+            return
+        self.log.warning(
+            "Cleared since instance %s ran, which is still %s: stopping it, then starting a new run",
+            instance_id,
+            outcome.status,
+        )
+        try:
+            self.hook.stop_workflow_instance(instance_id)
+        except ZuoraApiError as err:
+            raise AirflowException(
+                f"Could not stop Zuora workflow instance {instance_id}, started before the task was "
+                f"cleared and still {outcome.status} ({err}); not starting a second run beside it. "
+                "Stop it in Zuora or let it end, then clear the task again"
+            ) from err
 
     def _reattach(self, instance_id: str | int) -> dict[str, Any] | None:
         """The state of an instance of this clear to wait on; None when it failed (a new run is due)."""

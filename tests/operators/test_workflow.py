@@ -319,20 +319,54 @@ def test_retry_after_a_failed_instance_runs_afresh_under_a_new_key(hook: mock.Ma
     }  # fmt: skip
 
 
-def test_a_record_from_an_earlier_clear_is_neither_reattached_nor_replayed(
-    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
-) -> None:
+def earlier_clear(hook: mock.MagicMock, earlier: dict) -> tuple[FakeStore, dict]:
+    """A store holding instance 400 from clear 1; the task was cleared after try 1 (retries=0)."""
     store = FakeStore(
         {STATE_KEY: {"idempotency_key": "k1", "workflow_id": 396, "clear": 1, "instance_id": 400}}
     )
+    hook.get_workflow_instance.return_value = earlier
     hook.run_workflow.return_value = {"id": 401, "status": "Queued"}
-    ctx = make_context(store, try_number=2, max_tries=1)  # cleared after try 1 succeeded (retries=0)
+    return store, make_context(store, try_number=2, max_tries=1)
+
+
+@pytest.mark.parametrize("earlier", [FINISHED, FAILED, STOPPED])
+def test_a_record_from_an_earlier_clear_is_neither_reattached_nor_replayed(
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str], earlier: dict
+) -> None:
+    store, ctx = earlier_clear(hook, earlier)
     assert op().execute(ctx)["id"] == 401
-    hook.get_workflow_instance.assert_not_called()
     (key,) = keys_sent(hook)
     assert key == TryIdentity.of(ctx, retries=0).key(396, 0) != "k1"
     assert store.data[STATE_KEY]["clear"] == 2 and store.data[STATE_KEY]["instance_id"] == 401
+    hook.stop_workflow_instance.assert_not_called()
     assert "Cleared since instance 400 ran: starting a new run" in capfd.readouterr().out
+
+
+def test_a_run_of_an_earlier_clear_still_going_is_stopped_before_the_new_one(
+    hook: mock.MagicMock, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Airflow stops a deferred task's run only on 3.3, and only once its trigger runs: the clear's
+    first try makes sure the old run does not go on beside the new one."""
+    calls = mock.Mock()
+    hook.stop_workflow_instance.side_effect = lambda *a: calls.stop(*a)
+    hook.run_workflow.side_effect = lambda *a, **k: (calls.run(), {"id": 401, "status": "Queued"})[1]
+    _, ctx = earlier_clear(hook, RUNNING)
+    assert op().execute(ctx)["id"] == 401
+    assert [name for name, _, _ in calls.mock_calls] == ["stop", "run"]
+    assert "Cleared since instance 400 ran, which is still Processing: stopping it" in capfd.readouterr().out
+
+
+def test_a_run_of_an_earlier_clear_that_cannot_be_stopped_fails_the_try_without_a_second_run(
+    hook: mock.MagicMock,
+) -> None:
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    store, ctx = earlier_clear(hook, RUNNING)
+    hook.stop_workflow_instance.side_effect = ZuoraApiError(503, "unavailable")
+    with pytest.raises(AirflowException, match=r"Could not stop Zuora workflow instance 400.*clear the task"):
+        op().execute(ctx)
+    hook.run_workflow.assert_not_called()
+    assert store.data[STATE_KEY]["clear"] == 1  # the next try of this clear tries the stop again
 
 
 def test_a_record_written_before_clears_were_recorded_counts_as_this_clear(hook: mock.MagicMock) -> None:

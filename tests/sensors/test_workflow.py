@@ -267,7 +267,24 @@ def run_dag(dag_id: str, instance_id: str) -> tuple[str, dict[str, str], Any]:
 
 
 def start_instance(emu: Any, workflow_id: int) -> str:
-    return str(emu.backend.run_workflow(workflow_id, {})["id"])
+    """Start a run whose clock stands still until the sensor's first poll, so the first poll sees
+    it Queued however long this Airflow takes to start the task (3.1's first dag.test(): ~8 s)."""
+    import threading
+
+    backend = emu.backend
+    backend.freeze_clock()
+    instance_id = str(backend.run_workflow(workflow_id, {})["id"])
+
+    def unfreeze_after_first_poll() -> None:
+        deadline = time.monotonic() + 120
+        while not backend.requests("GET", f"/workflows/workflow_runs/{instance_id}"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        backend.unfreeze_clock()
+
+    threading.Thread(target=unfreeze_after_first_poll, daemon=True).start()
+    return instance_id
 
 
 @pytest.mark.dag

@@ -102,14 +102,19 @@ class SchedulerStack(AirflowStack):
         found = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {t["task_id"]: {"state": t["state"], "try_number": t["try_number"]} for t in found}
 
-    def clear(self, dag_id: str, run_id: str, task_ids: list[str] | None = None) -> None:
+    def clear(
+        self, dag_id: str, run_id: str, task_ids: list[str] | None = None, *, include_downstream: bool = False
+    ) -> None:
         """Clear task instances (all of the run's without ``task_ids``), as the UI's Clear does."""
         body: dict[str, Any] = {"dry_run": False, "dag_run_id": run_id, "only_failed": False}
         if task_ids is not None:
             body["task_ids"] = task_ids
+        if include_downstream:
+            body["include_downstream"] = True
         self.api("POST", f"/dags/{dag_id}/clearTaskInstances", body)
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
-        """Every try's log of a task, as the files the supervisor wrote."""
+    def task_log(self, dag_id: str, run_id: str, task_id: str, attempt: int | None = None) -> str:
+        """A task's log files (every try's, or one ``attempt``'s), trigger logs included."""
         base = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-        return "\n".join(p.read_text(errors="replace") for p in sorted(base.rglob("*.log")))
+        pattern = "*.log" if attempt is None else f"attempt={attempt}*.log"
+        return "\n".join(p.read_text(errors="replace") for p in sorted(base.rglob(pattern)))
