@@ -88,8 +88,12 @@ def test_wait_returns_the_final_state(emu: Any) -> None:
 def test_wait_fails_on_task_errors_and_logs_each_failed_task(
     emu: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    state, tis, _ = run_dag("zuora_op_wait", 397)
+    state, tis, xcoms = run_dag("zuora_op_wait", 397)
     assert (state, tis["run"][0], tis["report"][0]) == ("failed", "failed", "upstream_failed")
+    # Pushed before waiting: the failed task still links to its run in Zuora.
+    last = emu.backend.instances[-1]
+    assert xcoms[("run", "instance_id")] == last["id"]
+    assert xcoms[("run", ZuoraWorkflowInstanceLink().xcom_key)].endswith(f"/workflows/instances/{last['id']}")
     out = "".join(capfd.readouterr())
     assert "finished with 2 failed task(s)" in out
     assert "Payment gateway declined the charge" in out

@@ -23,7 +23,7 @@ import pytest
 
 from airflow_provider_zuora._compat import has_trigger_on_kill
 from tests.stack.scheduler import SchedulerStack
-from tests.versions import HAS_TASK_STATE_STORE
+from tests.versions import AIRFLOW_3_0, HAS_TASK_STATE_STORE
 
 pytestmark = [pytest.mark.integration, pytest.mark.dag, pytest.mark.stack]
 T = TypeVar("T")
@@ -172,10 +172,19 @@ def test_clearing_the_run_while_the_workflow_runs_stops_it_and_runs_afresh(
     wait_for(lambda: statuses(emu, LONG) == ["Processing"], 180, "the workflow to be processing")
     stack.clear(DAG_ID, run_id)  # the whole DAG run, while its task waits in the worker
 
-    assert stack.wait_run(DAG_ID, run_id) == "success"
-    assert statuses(emu, LONG) == ["Stopped", "Finished"]  # on_kill stopped the first; the retry ran afresh
-    log = stack.task_log(DAG_ID, run_id, "run")
+    # Airflow kills the running task; its on_kill stops the run in Zuora.
+    wait_for(lambda: statuses(emu, LONG)[:1] == ["Stopped"], 60, "the first run to be stopped")
+    log = stack.task_log(DAG_ID, run_id, "run", attempt=1)
     assert "Stopped Zuora workflow instance" in log and "the Airflow task was killed" in log
+    if AIRFLOW_3_0:
+        # Airflow 3.0 then leaves the task RESTARTING and never starts its next try (it fails it
+        # when the worker's heartbeat times out): no second run, and the README says to clear again.
+        time.sleep(10)
+        assert statuses(emu, LONG) == ["Stopped"]
+        assert stack.tis(DAG_ID, run_id)["run"]["state"] == "restarting"
+        return
+    assert stack.wait_run(DAG_ID, run_id) == "success"
+    assert statuses(emu, LONG) == ["Stopped", "Finished"]  # the next try ran afresh
 
 
 def polls(emu: Any, instance_id: int) -> int:
@@ -202,8 +211,8 @@ def test_a_deferred_task_cleared_gets_a_fresh_run_and_the_old_one_is_stopped_fro
         # 3.3+: the triggerer calls on_kill() if it was running the trigger; else the clear's first
         # try finds the old run still going and stops it before starting the new one.
         assert old == "Stopped"
-    else:  # below 3.3 nothing stops it: the trigger's log says so, if it ran
-        assert old == "Processing"
+    else:  # below 3.3 nothing stops it (it goes on, and may have finished by now)
+        assert old in {"Processing", "Finished"}
         if moment == "while its trigger polls":
             assert f"Stopped waiting on Zuora workflow instance {first}" in log
 
