@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_zuora.environments import ENVIRONMENTS, environment_host
 from airflow_provider_zuora.get_provider_info import get_provider_info
+from tests.helpers import modules_added
 from tests.stack.airflow_stack import parse_cli_json
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -78,14 +79,9 @@ def test_every_environment_host_is_https_and_distinct() -> None:
 
 
 def test_importing_metadata_pulls_in_no_hook_and_no_http_library() -> None:
-    code = (
-        "import sys; from airflow_provider_zuora.get_provider_info import get_provider_info; "
-        "get_provider_info(); "
-        "bad = [m for m in ('requests', 'httpx', 'airflow_provider_zuora.hooks.zuora', 'airflow') "
-        "if m in sys.modules]; print(bad)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    imports = "from airflow_provider_zuora.get_provider_info import get_provider_info; get_provider_info()"
+    added = modules_added(imports, roots=("requests", "httpx", "airflow", ".hooks"))
+    assert added == []
 
 
 def test_airflow_cli_discovers_the_provider() -> None:

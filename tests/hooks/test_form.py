@@ -22,6 +22,7 @@ import pytest
 from airflow_provider_zuora.environments import ENVIRONMENTS
 from airflow_provider_zuora.get_provider_info import get_provider_info
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
+from tests.helpers import modules_added
 
 FIELD_CLASSES = {
     "environment": "StringField",
@@ -70,14 +71,13 @@ def test_form_widgets_without_wtforms_are_empty(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_importing_the_hook_imports_no_form_library() -> None:
-    code = (
-        "import sys; import airflow_provider_zuora._compat; before = set(sys.modules); "
-        "import airflow_provider_zuora.hooks.zuora; "
-        "print(sorted(m for m in set(sys.modules) - before "
-        "if m.split('.')[0] in ('wtforms', 'flask_appbuilder', 'flask_babel', 'flask')))"
+    roots = ("wtforms", "flask_appbuilder", "flask_babel", "flask")
+    added = modules_added(
+        "import airflow_provider_zuora.hooks.zuora",
+        after="import airflow_provider_zuora._compat",
+        roots=roots,
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert added == []
 
 
 def _check_unbound_fields(widgets: dict[str, Any]) -> None:

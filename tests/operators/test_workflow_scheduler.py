@@ -94,6 +94,16 @@ def kill_worker(task_pid: int) -> None:
         os.kill(supervisor.pid, signal.SIGKILL)
 
 
+def kill_after_the_run_call(stack: SchedulerStack, emu: Any, dag_id: str) -> str:
+    """Run ``dag_id`` on workflow 396; Zuora creates the run, then holds its answer while the
+    worker dies before reading it. The DAG run's id."""
+    emu.backend.inject_fault(method="POST", path="/workflows/396/run", when="after", delay=15)
+    run_id = stack.trigger(dag_id, {"workflow_id": 396})
+    wait_for(lambda: emu.backend.instance_count(396) == 1, 180, "the run call to reach the emulator")
+    kill_worker(wait_for(lambda: client_pid(emu.port), 10, "the task process"))
+    return run_id
+
+
 def run_keys(emu: Any, workflow_id: int) -> list[str | None]:
     return [
         r.headers.get("idempotency-key")
@@ -104,11 +114,7 @@ def run_keys(emu: Any, workflow_id: int) -> list[str | None]:
 def test_task_killed_after_the_run_call_reached_zuora_never_runs_twice(
     stack: SchedulerStack, emu: Any
 ) -> None:
-    # Zuora creates the instance, then the answer is held: the worker dies before it reads it.
-    emu.backend.inject_fault(method="POST", path="/workflows/396/run", when="after", delay=15)
-    run_id = stack.trigger(DAG_ID, {"workflow_id": 396})
-    wait_for(lambda: emu.backend.instance_count(396) == 1, 180, "the run call to reach the emulator")
-    kill_worker(wait_for(lambda: client_pid(emu.port), 10, "the task process"))
+    run_id = kill_after_the_run_call(stack, emu, DAG_ID)
 
     assert stack.wait_run(DAG_ID, run_id) == "success", stack.task_log(DAG_ID, run_id, "run")[-6000:]
     assert stack.tis(DAG_ID, run_id)["run"] == {"state": "success", "try_number": 2}
@@ -235,10 +241,7 @@ def test_a_sensor_downstream_of_a_cleared_operator_waits_on_the_new_run(
 def test_durable_false_after_a_worker_crash_runs_again_and_says_so_up_front(
     stack: SchedulerStack, emu: Any
 ) -> None:
-    emu.backend.inject_fault(method="POST", path="/workflows/396/run", when="after", delay=15)
-    run_id = stack.trigger(NOT_DURABLE, {"workflow_id": 396})
-    wait_for(lambda: emu.backend.instance_count(396) == 1, 180, "the run call to reach the emulator")
-    kill_worker(wait_for(lambda: client_pid(emu.port), 10, "the task process"))
+    run_id = kill_after_the_run_call(stack, emu, NOT_DURABLE)
 
     assert stack.wait_run(NOT_DURABLE, run_id) == "success"
     assert emu.backend.instance_count(396) == 2

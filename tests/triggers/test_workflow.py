@@ -16,6 +16,7 @@ from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, Zuo
 from airflow_provider_zuora.status import evaluate_instance
 from airflow_provider_zuora.triggers import workflow as trigger_module
 from airflow_provider_zuora.triggers.workflow import CLASSPATH, ZuoraWorkflowInstanceTrigger
+from tests.helpers import modules_added
 
 LOG = logging.getLogger("test.trigger")
 TASKS = [
@@ -130,18 +131,13 @@ def test_first_polls_are_spread_over_the_interval() -> None:
 
 
 def test_importing_the_trigger_module_does_not_import_http_clients() -> None:
-    import subprocess
-    import sys
-
     # Airflow itself brings httpx; what counts is what our modules add on top of it.
-    code = (
-        "import sys, airflow.sdk, airflow.triggers.base; before = set(sys.modules);"
-        "import airflow_provider_zuora.triggers.workflow, airflow_provider_zuora.sensors.workflow;"
-        "added = set(sys.modules) - before;"
-        "print(sorted(m for m in added if m.split('.')[0] in ('requests', 'httpx') or '.hooks' in m))"
+    added = modules_added(
+        "import airflow_provider_zuora.triggers.workflow, airflow_provider_zuora.sensors.workflow",
+        after="import airflow.sdk, airflow.triggers.base",
+        roots=("requests", "httpx", ".hooks"),
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert added == []
 
 
 # ------------------------------------------------------------------ run()
