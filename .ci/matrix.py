@@ -1,7 +1,7 @@
 """``make matrix``: the provider as users get it (the built wheel) on each older Airflow release.
 
-For each version: a venv under ``.matrix/<version>/`` with that Airflow from its pin list (kept
-between runs while the pin list and ``pyproject.toml`` are unchanged), the wheel installed into
+For each version: a venv with that Airflow from its pin list (kept between runs, and between
+clones, while the pin list and ``pyproject.toml`` are unchanged: see ``venv_for``), the wheel installed into
 it (not editable), then ``airflow providers get``, the demo (the example DAG end to end against
 the emulator) and the test suite, run from the unpacked sdist with the package directory removed,
 so every import of ``airflow_provider_zuora`` is the installed wheel. The tests that start real
@@ -27,6 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".matrix"
+VENVS = Path(
+    os.environ.get("ZUORA_MATRIX_VENVS", Path.home() / ".cache" / "airflow-provider-zuora" / "venvs")
+)
 
 
 def sh(
@@ -53,13 +56,21 @@ def build(uv: str) -> tuple[Path, Path]:
 
 
 def venv_for(uv: str, version: str, pins: Path) -> Path:
-    """A venv with this Airflow and the test extras, rebuilt only when its inputs change."""
-    venv = WORK / version / "venv"
+    """A venv with this Airflow and the test extras, made once per pin list and ``pyproject.toml``
+    and kept in ``VENVS`` (outside the checkout, so a fresh clone with the same inputs reuses it);
+    ``.matrix/<version>/venv`` links to it."""
     digest = hashlib.sha256(pins.read_bytes() + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+    venv = VENVS / f"airflow-{version}-{digest[:16]}"
+    link = WORK / version / "venv"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink() if link.is_symlink() else shutil.rmtree(link)
+    link.symlink_to(venv)
     stamp = venv / ".inputs"
     if stamp.exists() and stamp.read_text() == digest:
         return venv
-    shutil.rmtree(venv, ignore_errors=True)
+    for stale in VENVS.glob(f"airflow-{version}-*"):  # venvs of earlier inputs
+        shutil.rmtree(stale, ignore_errors=True)
     sh([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
     # Everything the wheel needs, from the pin list, plus its test extras.
