@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "constraints"))
+from pins import TEST_EXTRAS  # noqa: E402 (the pin lists' own script: one list of test extras)
+
 WORK = REPO / ".matrix"
 VENVS = Path(
     os.environ.get("ZUORA_MATRIX_VENVS", Path.home() / ".cache" / "airflow-provider-zuora" / "venvs")
@@ -59,7 +62,8 @@ def venv_for(uv: str, version: str, pins: Path) -> Path:
     """A venv with this Airflow and the test extras, made once per pin list and ``pyproject.toml``
     and kept in ``VENVS`` (outside the checkout, so a fresh clone with the same inputs reuses it);
     ``.matrix/<version>/venv`` links to it."""
-    digest = hashlib.sha256(pins.read_bytes() + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+    inputs = pins.read_bytes() + (REPO / "pyproject.toml").read_bytes() + repr(TEST_EXTRAS).encode()
+    digest = hashlib.sha256(inputs).hexdigest()
     venv = VENVS / f"airflow-{version}-{digest[:16]}"
     link = WORK / version / "venv"
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +78,9 @@ def venv_for(uv: str, version: str, pins: Path) -> Path:
     sh([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
     # Everything the wheel needs, from the pin list, plus its test extras.
+    extras = TEST_EXTRAS.get(version, [])
     sh([uv, "pip", "install", "--python", python, "--compile-bytecode", "-q", "-c", str(pins),
-        f"apache-airflow=={version}", f"{REPO}[test]"])  # fmt: skip
+        f"apache-airflow=={version}", f"{REPO}[test]", *extras])  # fmt: skip
     sh([uv, "pip", "uninstall", "--python", python, "-q", "airflow-provider-zuora"])
     stamp.write_text(digest)
     return venv

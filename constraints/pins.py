@@ -31,6 +31,9 @@ FORCED: dict[str, list[str]] = {
     "3.2.2": ["fastapi==0.136.3", "cadwyn==7.0.0", "svcs==25.1.0"],
     "3.3.2": [],
 }
+#: Packages the matrix installs beside Airflow for tests of an optional path (also pinned here):
+#: Airflow 3.0 shows the hook's connection-form fields only when wtforms is installed.
+TEST_EXTRAS: dict[str, list[str]] = {"3.0.6": ["wtforms"]}
 HEADER = """\
 # Pin list for apache-airflow {version} on Python {python}: uv pip compile of this project's
 # dependencies and test extras (made and checked by `make pins`; see constraints/pins.py for the
@@ -46,7 +49,8 @@ def compile_pins(uv: str, version: str) -> None:
     out = pin_file(version)
     with tempfile.TemporaryDirectory() as tmp:
         extra = Path(tmp) / "airflow.in"
-        extra.write_text("\n".join([f"apache-airflow=={version}", *FORCED[version]]) + "\n")
+        wanted = [f"apache-airflow=={version}", *FORCED[version], *TEST_EXTRAS.get(version, [])]
+        extra.write_text("\n".join(wanted) + "\n")
         compiled = Path(tmp) / "pins.txt"
         if out.exists():  # uv prefers the versions already in its output file
             compiled.write_text(out.read_text())
