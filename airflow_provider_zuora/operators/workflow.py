@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
@@ -238,7 +238,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         record.save_instance(state["id"])
         return state
 
-    def _find_by_resending(self, ident: TryIdentity, send: Any) -> dict[str, Any]:
+    def _find_by_resending(self, ident: TryIdentity, send: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         """No task state store (Airflow < 3.3): resend the keys earlier tries of this clear may have
         sent, in turn; Zuora replays each one's run. Reattach to the first that has not failed, else
         start the next run. At most one resend per earlier try."""
