@@ -91,9 +91,10 @@ class AirflowStack:
         """``airflow <args> -o json``, parsed."""
         return parse_cli_json(self.cli(*args, "-o", "json"))
 
-    def start_component(self, *args: str) -> subprocess.Popen[bytes]:
-        """Start ``airflow <args>`` (api-server, scheduler, triggerer...), logged to ``<args[0]>.log``."""
-        with open(self.home / f"{args[0]}.log", "wb") as log:
+    def start_component(self, *args: str, log_name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``airflow <args>`` (api-server, scheduler, triggerer...), logged to
+        ``<log_name or args[0]>.log``."""
+        with open(self.home / f"{log_name or args[0]}.log", "wb") as log:
             proc = subprocess.Popen([AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self._components.append(proc)
         return proc
