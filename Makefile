@@ -17,7 +17,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: all install test lint typecheck pytest unit matrix demo bench dist pins clean
+.PHONY: all install test lint typecheck pytest unit matrix demo bench dist pins clean \
+	airflow airflow-prod airflow-stop
 
 all: test
 
@@ -54,6 +55,20 @@ matrix: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m airflow_provider_zuora.testing.demo
 
+# A running Airflow with the emulator and the example DAGs, for people (see tests/stack/up.py):
+# the UI on 127.0.0.1:$(AIRFLOW_PORT); Ctrl-C or `make airflow-stop` stops it.
+AIRFLOW_PORT ?= 8080
+AIRFLOW_UP_HOME ?= $(CURDIR)/.airflow-up
+airflow: $(STAMP)
+	@$(PY) -m tests.stack.up --port $(AIRFLOW_PORT) --home $(AIRFLOW_UP_HOME)
+
+# The same in production's topology: PostgreSQL, CeleryExecutor on Redis, 2 workers, 2 triggerers.
+airflow-prod: $(STAMP)
+	@$(PY) -m tests.stack.up --prod --port $(AIRFLOW_PORT) --home $(AIRFLOW_UP_HOME)
+
+airflow-stop: $(STAMP)
+	@$(PY) -m tests.stack.up --stop --home $(AIRFLOW_UP_HOME)
+
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
@@ -68,4 +83,4 @@ pins: $(STAMP)
 	$(PY) constraints/pins.py $(VENV)/bin/uv $(AIRFLOW_VERSIONS)
 
 clean:
-	rm -rf $(VENV) .airflow .matrix dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .airflow .airflow-up .matrix dist .pytest_cache .mypy_cache .ruff_cache

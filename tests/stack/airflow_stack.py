@@ -56,9 +56,9 @@ def parse_cli_json(stdout: str) -> Any:
 class AirflowStack:
     """An api-server on loopback over a fresh SQLite metadata DB in ``home``."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, *, port: int = 0) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = port or free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(
             {
@@ -98,6 +98,10 @@ class AirflowStack:
             proc = subprocess.Popen([AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self._components.append(proc)
         return proc
+
+    def exited(self) -> list[str]:
+        """The commands of the components that have exited."""
+        return [" ".join(map(str, p.args[1:3])) for p in self._components if p.poll() is not None]
 
     def log(self, name: str) -> str:
         path = self.home / f"{name}.log"

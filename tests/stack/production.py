@@ -93,6 +93,8 @@ class ProductionStack(SchedulerStack):
         workers: int = 2,
         triggerers: int = 2,
         database: str | None = None,
+        port: int = 0,
+        login: tuple[str, str] | None = None,
     ) -> None:
         self.database = database or f"zuora_airflow_{uuid.uuid4().hex[:12]}"
         self.queue = f"zuora-{uuid.uuid4().hex[:12]}"
@@ -103,7 +105,7 @@ class ProductionStack(SchedulerStack):
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + url,
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
         }
-        super().__init__(home, {**settings, **(extra_env or {})}, triggerer=False)
+        super().__init__(home, {**settings, **(extra_env or {})}, port=port, login=login)
         self.n_workers, self.n_triggerers = workers, triggerers
         self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.triggerer_jobs: dict[str, int] = {}  # triggerer name -> its Job id in the DB

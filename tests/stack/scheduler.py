@@ -25,8 +25,16 @@ class SchedulerStack(AirflowStack):
     """``start()`` brings up every component; then ``trigger``, ``clear``, ``wait_run`` and ``tis``."""
 
     def __init__(
-        self, home: Path, extra_env: dict[str, str] | None = None, *, triggerer: bool = False
+        self,
+        home: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        triggerer: bool = False,
+        port: int = 0,
+        login: tuple[str, str] | None = None,
     ) -> None:
+        """``login``: a user and password of the simple auth manager for the REST API; without it,
+        every request is an admin's (``simple_auth_manager_all_admins``)."""
         settings = {
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # a token without a password
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
@@ -37,7 +45,10 @@ class SchedulerStack(AirflowStack):
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
         }
-        super().__init__(home, {**settings, **(extra_env or {})})
+        if login:
+            settings["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
+        super().__init__(home, {**settings, **(extra_env or {})}, port=port)
+        self.login = login
         self.with_triggerer = triggerer
         self._token: str | None = None
 
@@ -52,8 +63,7 @@ class SchedulerStack(AirflowStack):
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """One call to the api-server's public REST API (``/api/v2``), as the UI makes it."""
         if self._token is None:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/auth/token", timeout=30) as resp:
-                self._token = json.loads(resp.read())["access_token"]
+            self._token = self.token()
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/api/v2{path}",
@@ -67,6 +77,17 @@ class SchedulerStack(AirflowStack):
         except urllib.error.HTTPError as err:
             raise AssertionError(f"{method} {path} -> {err.code}: {err.read()[:2000]!r}") from None
         return json.loads(raw) if raw else None
+
+    def token(self) -> str:
+        """A REST API token: the login's, or (all admins) anyone's."""
+        url = f"http://127.0.0.1:{self.port}/auth/token"
+        req = urllib.request.Request(url)
+        if self.login:
+            user, password = self.login
+            body = json.dumps({"username": user, "password": password}).encode()
+            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (http on loopback)
+            return str(json.loads(resp.read())["access_token"])
 
     def wait_parsed(self, dag_id: str, timeout: float = 240) -> None:
         """Wait until the dag-processor has parsed ``dag_id``; unpause it."""
