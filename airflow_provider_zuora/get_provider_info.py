@@ -57,19 +57,31 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "login": "OAuth client ID",
                         "password": "OAuth client secret",
-                        "host": "https://rest.apisandbox.zuora.com (leave empty to use Environment)",
+                        "host": "https://rest.zuora.com, or empty to use Environment "
+                        "(http:// only on loopback)",
                         "extra": '{"environment": "US Cloud 2 API Sandbox"}',
                     },
                 },
+                # No field has a default: Airflow's form stores every field, an untouched one as null,
+                # which the hook reads as absent, so the hook's own defaults apply (the descriptions
+                # name them; tests/test_get_provider_info.py checks them against hooks/_config.py).
                 "conn-fields": {
                     "environment": {
-                        "label": "Environment",
-                        "description": "Named Zuora REST host; used when REST endpoint is empty.",
-                        "schema": {"type": _STR, "enum": list(ENVIRONMENTS)},
+                        "label": "Environment (or REST endpoint)",
+                        "description": "A named Zuora REST host, used when REST endpoint (Standard Fields) "
+                        "is empty; a REST endpoint, when set, wins.",
+                        "schema": {
+                            "type": _STR,
+                            "enum": list(ENVIRONMENTS),
+                            "values_display": {
+                                name: f"{name} ({host.removeprefix('https://')})"
+                                for name, host in ENVIRONMENTS.items()
+                            },
+                        },
                     },
                     "entity_ids": {
-                        "label": "Entity ID",
-                        "description": "Zuora-Entity-Ids header (Multi-entity tenants only).",
+                        "label": "Entity IDs",
+                        "description": "Zuora-Entity-Ids header, sent as typed (Multi-entity tenants only).",
                         "schema": {"type": _STR},
                     },
                     "org_ids": {
@@ -79,18 +91,20 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "timeout": {
                         "label": "Request timeout (s)",
-                        "description": "Read timeout of each HTTP request, in seconds.",
-                        "schema": {"type": ["number", "null"], "default": 60},
+                        "description": "Read timeout of each HTTP request, in seconds (empty: 60).",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "max_attempts": {
                         "label": "Attempts per request",
-                        "description": "Tries for 429/5xx/network errors, backoff with jitter between.",
-                        "schema": {"type": ["integer", "null"], "default": 5},
+                        "description": "Tries for 429/5xx/network errors, with jittered backoff between "
+                        "(empty: 5).",
+                        "schema": {"type": ["integer", "null"]},
                     },
                     "ui_url_template": {
                         "label": "Workflow run URL template",
-                        "description": "Link to a run in Zuora's UI; {host} and {instance_id} are "
-                        "filled in. The default pattern is unverified.",
+                        "description": "Link to a run in Zuora's UI. Placeholders: {host} (the web UI, "
+                        "e.g. https://apisandbox.zuora.com), {base_url} (the REST base URL), {instance_id}. "
+                        "Empty: {host}/workflows/instances/{instance_id} (unverified).",
                         "schema": {"type": _STR},
                     },
                 },

@@ -40,7 +40,7 @@ def _token(base_url: str) -> str:
     import httpx
 
     form = {
-        "client_id": "emulator-client-id",
+        "client_id": "00000000-0000-4000-8000-000000000001",
         "client_secret": "emulator-client-secret",
         "grant_type": "client_credentials",
     }

@@ -39,8 +39,14 @@ class Dists:
     wheel: Path
 
 
-@pytest.fixture(scope="module")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+_BUILT: list[Dists] = []
+
+
+def build_dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    """The sdist and wheel, built once per pytest session (every test module that needs them shares
+    this build: tests/testing/test_plugin_from_wheel.py installs the wheel)."""
+    if _BUILT:
+        return _BUILT[0]
     out = tmp_path_factory.mktemp("dist")
     cmd = [sys.executable, "-m", "build", "--outdir", str(out)]
     if importlib.util.find_spec("uv") is not None or shutil.which("uv"):
@@ -49,7 +55,13 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
-    return Dists(sdist=sdist, wheel=wheel)
+    _BUILT.append(Dists(sdist=sdist, wheel=wheel))
+    return _BUILT[0]
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    return build_dists(tmp_path_factory)
 
 
 def _wheel_names(dists: Dists) -> set[str]:

@@ -41,7 +41,8 @@ def connection_form_widgets() -> dict[str, Any]:
     ``flask_babel`` are used when installed. Airflow 3.0/3.1 accept only String, Integer,
     Password and Boolean fields: ``environment`` is a string field with an ``any_of``
     validator, which Airflow's UI shows as a dropdown, and ``timeout`` an integer field. The UI
-    stores each value as the extra of the field's own name, e.g. ``environment``.
+    stores each value as the extra of the field's own name, e.g. ``environment``; no field has a
+    default, so an untouched one is stored as null, which the hook reads as absent.
     """
     try:
         from wtforms import IntegerField, PasswordField, StringField

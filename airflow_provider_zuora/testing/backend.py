@@ -30,7 +30,9 @@ from airflow_provider_zuora.testing.workflows import Workflow, coerce_workflows,
 
 #: Path prefix of the emulator's own control routes (no auth; see app.py and client.py).
 CONTROL_PREFIX = "/_emulator"
-DEFAULT_CLIENT_ID = "emulator-client-id"
+#: The default OAuth client, shaped as Zuora's are so that clients that validate them accept it
+#: (Zuora's own SDK, ``zuora-sdk``, wants a 36-character client id and a secret of at most 42).
+DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-000000000001"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
 #: Top-level run-body keys Zuora reserves (SEED).
 RESERVED_KEYS = ("controller", "action", "id", "user_email", "user_token", "format")

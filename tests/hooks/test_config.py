@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from airflow_provider_zuora.exceptions import ZuoraConfigError
+from airflow_provider_zuora.get_provider_info import get_provider_info
 from airflow_provider_zuora.hooks._config import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT,
@@ -134,3 +136,84 @@ def test_bad_hook_arguments_fail_at_construction(kwargs: dict[str, Any], fragmen
 
 def test_zero_wait_is_allowed_for_tests() -> None:
     assert ZuoraHook(retry_max_wait=0, max_attempts=1).retry_max_wait == 0
+
+
+# ---------------------------------------------------------------- extras the connection form stores
+# Airflow 3.3.2's form (seen in Chromium, tests/hooks/test_form_browser.py) stores EVERY conn-field
+# when the connection is saved: an untouched or cleared field as null, or as its metadata default.
+# The metadata has no defaults (so all nulls); with 0.1.0's defaults the form stored 60 and 5.
+UNTOUCHED_NOW = (
+    '{\n  "environment": null,\n  "entity_ids": null,\n  "org_ids": null,\n  "timeout": null,\n'
+    '  "max_attempts": null,\n  "ui_url_template": null\n}'
+)
+UNTOUCHED_WITH_OLD_DEFAULTS = (
+    '{"environment": null, "entity_ids": null, "org_ids": null, "timeout": 60, "max_attempts": 5, '
+    '"ui_url_template": null}'
+)
+# Older forms (Flask-AppBuilder) stored the prefixed names, an untouched field as an empty string;
+# the Extra Fields JSON editor lets a user leave "" too.
+UNTOUCHED_PREFIXED = json.dumps(
+    {f"extra__zuora__{name}": "" for name in ("environment", "entity_ids", "org_ids", "timeout")}
+)
+EMPTY_STRINGS = json.dumps(dict.fromkeys(("entity_ids", "org_ids", "ui_url_template", "timeout"), ""))
+UNTOUCHED = pytest.mark.parametrize(
+    "extra",
+    [UNTOUCHED_NOW, UNTOUCHED_WITH_OLD_DEFAULTS, UNTOUCHED_PREFIXED, EMPTY_STRINGS, "{}"],
+    ids=["form-3.3", "form-old-defaults", "form-prefixed", "empty-strings", "empty"],
+)
+
+
+def _form_untouched() -> dict[str, Any]:
+    """What the form stores for an untouched form, from the metadata: each field's default or null."""
+    (conn,) = get_provider_info()["connection-types"]
+    return {name: spec["schema"].get("default") for name, spec in conn["conn-fields"].items()}
+
+
+def test_the_form_stores_null_for_every_untouched_field() -> None:
+    """No field has a default, so an untouched form is all nulls: the JSON recorded above."""
+    assert _form_untouched() == json.loads(UNTOUCHED_NOW)
+
+
+@UNTOUCHED
+def test_untouched_extras_read_as_no_extras(extra: str) -> None:
+    assert config_from_connection(Conn(extra=json.loads(extra))) == config_from_connection(Conn(extra={}))
+
+
+@UNTOUCHED
+def test_untouched_extras_keep_the_environment_alternative(extra: str) -> None:
+    """A null ``environment`` is no environment: with an empty host that is the usual error."""
+    with pytest.raises(ZuoraConfigError, match="neither a REST endpoint"):
+        config_from_connection(Conn(host=None, extra=json.loads(extra)))
+    env_only = {**json.loads(extra), "environment": "EU API Sandbox"}
+    assert (
+        config_from_connection(Conn(host="", extra=env_only)).base_url == "https://rest.sandbox.eu.zuora.com"
+    )
+
+
+@UNTOUCHED
+def test_a_hook_on_an_untouched_form_is_a_hook_without_extras(
+    monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    """Through Airflow's own Connection: the extra as the exact JSON text the form saved."""
+    base = {
+        "conn_type": "zuora",
+        "host": "https://rest.zuora.com",
+        "login": "cid",
+        "password": "csecret-value",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ZUORA_FORM", json.dumps({**base, "extra": extra}))
+    monkeypatch.setenv("AIRFLOW_CONN_ZUORA_PLAIN", json.dumps(base))
+    form, plain = ZuoraHook("zuora_form").config, ZuoraHook("zuora_plain").config
+    assert dataclasses.replace(form, conn_id="zuora_plain") == plain
+    assert (form.timeout, form.max_attempts) == (DEFAULT_TIMEOUT, DEFAULT_MAX_ATTEMPTS)
+    assert (form.entity_ids, form.org_ids, form.ui_url_template) == (None, None, None)
+    assert ZuoraHook("zuora_form").ui_url(7) == "https://www.zuora.com/workflows/instances/7"
+
+
+def test_filled_in_fields_among_untouched_ones_are_read() -> None:
+    """The form saves a number field as a JSON number; one typed into the JSON editor may be a string."""
+    extra = {**json.loads(UNTOUCHED_NOW), "org_ids": "O-1,O-2", "timeout": 12.5, "max_attempts": 3}
+    cfg = config_from_connection(Conn(extra=extra))
+    assert (cfg.org_ids, cfg.timeout, cfg.max_attempts, cfg.entity_ids) == ("O-1,O-2", 12.5, 3, None)
+    as_strings = config_from_connection(Conn(extra={**extra, "timeout": "12.5", "max_attempts": "3"}))
+    assert as_strings == cfg

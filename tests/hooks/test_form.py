@@ -121,14 +121,7 @@ def test_form_widgets_with_wtforms_and_fab_match_the_metadata() -> None:
     assert all(isinstance(field.kwargs["widget"], BS3TextFieldWidget) for field in widgets.values())
 
     form_class = type("ZuoraForm", (Form,), dict(widgets))
-    assert form_class().data == {
-        "environment": None,
-        "entity_ids": None,
-        "org_ids": None,
-        "timeout": 60,
-        "max_attempts": 5,
-        "ui_url_template": None,
-    }
+    assert form_class().data == dict.fromkeys(_fields())  # no defaults: untouched fields are None
     good = form_class(formdata=_FormData(environment="EU API Sandbox", timeout="30", max_attempts="3"))
     assert good.validate(), good.errors
     assert (good.data["environment"], good.data["timeout"], good.data["max_attempts"]) == (
@@ -308,4 +301,29 @@ def test_what_the_connection_form_shows(seen_by_the_ui: dict[str, Any]) -> None:
         assert "null" in param["schema"]["type"], name  # every extra may stay empty
         assert param["value"] == spec["schema"].get("default"), name
     assert extra["environment"]["schema"]["enum"] == list(ENVIRONMENTS)  # shown as a dropdown
+    if seen["metadata_path"]:  # 3.2+ passes the whole schema on: the dropdown shows each host too
+        assert (
+            extra["environment"]["schema"]["values_display"]
+            == fields["environment"]["schema"]["values_display"]
+        )
     assert {n for n in ("timeout", "max_attempts") if "string" in extra[n]["schema"]["type"]} == set()
+
+
+def test_an_untouched_form_is_a_connection_without_extras(seen_by_the_ui: dict[str, Any]) -> None:
+    """The form stores every extra field, untouched ones as their ``value`` (null: no defaults);
+    the hook reads that exactly as a connection without extras."""
+    from airflow_provider_zuora.hooks._config import config_from_connection
+
+    (meta,) = seen_by_the_ui["meta"]
+    if meta["extra_fields"] is None:
+        pytest.skip("this Airflow shows no extra fields (the plain form): nothing is stored")
+    untouched = {name: param["value"] for name, param in meta["extra_fields"].items()}
+    assert untouched == dict.fromkeys(_fields())
+
+    class Conn:
+        conn_id, host, schema, port, login, password = "z", "https://rest.zuora.com", None, None, "i", "s"
+
+        def __init__(self, extra: dict[str, Any]) -> None:
+            self.extra_dejson = extra
+
+    assert config_from_connection(Conn(untouched)) == config_from_connection(Conn({}))

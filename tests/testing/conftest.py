@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_zuora.testing.emulator import ZuoraEmulator
 
-CLIENT_ID = "emulator-client-id"
+CLIENT_ID = "00000000-0000-4000-8000-000000000001"
 CLIENT_SECRET = "emulator-client-secret"
 
 

@@ -30,7 +30,7 @@ def test_wrong_credentials_get_the_gateway_401(api, backend, field):
 
 
 def test_token_call_must_be_form_encoded(api):
-    resp = api.http.post("/oauth/token", json={"client_id": "emulator-client-id"})
+    resp = api.http.post("/oauth/token", json={"client_id": "00000000-0000-4000-8000-000000000001"})
     assert resp.status_code == 400
     assert "x-www-form-urlencoded" in resp.json()["message"]
 

@@ -268,7 +268,8 @@ def test_request_log_records_requests_with_secrets_redacted(api, backend):
     log = backend.request_log
     token_call, run_call = log[-2], log[-1]
     assert (token_call.method, token_call.path, token_call.status) == ("POST", "/oauth/token", 200)
-    assert token_call.body["client_secret"] == "***" and token_call.body["client_id"] == "emulator-client-id"
+    assert token_call.body["client_secret"] == "***"
+    assert token_call.body["client_id"] == "00000000-0000-4000-8000-000000000001"
     assert "authorization" not in token_call.headers
     assert (run_call.method, run_call.path, run_call.query, run_call.status) == (
         "POST",

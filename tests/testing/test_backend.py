@@ -10,7 +10,7 @@ from airflow_provider_zuora.testing.backend import ZuoraBackend, parse_id
 from airflow_provider_zuora.testing.faults import EmulatorError
 from airflow_provider_zuora.testing.workflows import Parameter, TaskSpec, Workflow
 
-CREDS = {"client_id": "emulator-client-id", "client_secret": "emulator-client-secret"}
+CREDS = {"client_id": "00000000-0000-4000-8000-000000000001", "client_secret": "emulator-client-secret"}
 
 
 @pytest.fixture

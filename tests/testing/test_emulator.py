@@ -17,6 +17,10 @@ import pytest
 from airflow_provider_zuora.testing import ZuoraEmulator
 from airflow_provider_zuora.testing.workflows import Parameter, TaskSpec, Workflow
 
+# The defaults, spelt out: a change to them is a change users see.
+CLIENT_ID = "00000000-0000-4000-8000-000000000001"
+CLIENT_SECRET = "emulator-client-secret"
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,7 +106,7 @@ def test_custom_credentials_and_lifetime():
         assert good.status_code == 200 and good.json()["expires_in"] == 9
         bad = httpx.post(
             emu.base_url + "/oauth/token",
-            data={"client_id": "emulator-client-id", "client_secret": "emulator-client-secret",
+            data={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                   "grant_type": "client_credentials"},
         )  # fmt: skip
         assert bad.status_code == 401
@@ -116,11 +120,11 @@ def test_airflow_connection_json_and_uri_parse_back_to_the_emulator(emu):
     parse = getattr(Connection, "from_json", None) or ModelConnection.from_json
     from_json = parse(emu.airflow_conn_json(timeout=5), conn_id="zuora_default")
     assert (from_json.conn_type, from_json.host) == ("zuora", emu.base_url)
-    assert (from_json.login, from_json.password) == ("emulator-client-id", "emulator-client-secret")
+    assert (from_json.login, from_json.password) == (CLIENT_ID, CLIENT_SECRET)
     assert json.loads(from_json.extra) == {"timeout": 5}
     from_uri = ModelConnection(conn_id="zuora_default", uri=emu.airflow_conn_uri(timeout=5))
     assert (from_uri.conn_type, from_uri.host, from_uri.port) == ("zuora", emu.base_url, None)
-    assert (from_uri.login, from_uri.password) == ("emulator-client-id", "emulator-client-secret")
+    assert (from_uri.login, from_uri.password) == (CLIENT_ID, CLIENT_SECRET)
     assert from_uri.extra_dejson == {"timeout": 5}
     assert list(emu.airflow_env("zuora_test")) == ["AIRFLOW_CONN_ZUORA_TEST"]
 
@@ -154,7 +158,7 @@ def test_cli_serves_prints_the_connection_and_stops_on_sigterm(tmp_path):
         assert "77 'From file'" in lines[1]
         conn = json.loads(lines[3].split("=", 1)[1].strip().strip("'"))
         assert conn == {
-            "conn_type": "zuora", "host": base_url, "login": "emulator-client-id", "password": "cli-secret",
+            "conn_type": "zuora", "host": base_url, "login": CLIENT_ID, "password": "cli-secret",
         }  # fmt: skip
         token = httpx.post(
             base_url + "/oauth/token",
