@@ -30,6 +30,7 @@ if set, else ``dags``). The session fixture ``zuora_airflow_db`` migrates the DB
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -79,15 +80,27 @@ def _airflow_home_already_loaded() -> str | None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Loaded with ``-p airflow_provider_zuora.testing.pytest_plugin``: set the home before the conftests."""
+    _set_airflow_home(early_config)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Loaded from a conftest's ``pytest_plugins``: set the home before test modules are collected."""
+    _set_airflow_home(config)
+
+
+def _set_airflow_home(config: pytest.Config) -> None:
     """With ``zuora_airflow_home`` set: point Airflow at that home before anything imports Airflow.
 
-    Runs before test modules (and the DAG files they import) are collected. Environment set for
-    the session: ``AIRFLOW_HOME``, ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (SQLite in that home,
-    never a DB from the calling shell), ``AIRFLOW__CORE__DAGS_FOLDER``,
+    Environment set for the session: ``AIRFLOW_HOME``, ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``
+    (SQLite in that home, never a DB from the calling shell), ``AIRFLOW__CORE__DAGS_FOLDER``,
     ``AIRFLOW__CORE__LOAD_EXAMPLES=False`` and ``AIRFLOW__CORE__UNIT_TEST_MODE=False`` (Airflow's
     unit-test mode is for Airflow's own suite: it loads the examples and Airflow's test DAGs).
     """
+    if _HOME_KEY in config.stash:  # done already, by the earlier of the two hooks
+        return
     wanted = config.getini(INI_AIRFLOW_HOME).strip()
     if not wanted:
         return
@@ -105,9 +118,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{INI_AIRFLOW_HOME} = {wanted}: Airflow was imported before the Zuora pytest plugin could "
             f"point it at its own AIRFLOW_HOME (Airflow is already using {loaded}). Import Airflow "
-            "(and DAG files) only in test modules or fixtures, not at the top of a conftest.py that is "
-            "loaded before the plugin; or load the plugin first with "
-            "-p airflow_provider_zuora.testing.pytest_plugin."
+            "(and DAG files) in test modules or fixtures, not at the top of a conftest.py; or load "
+            "the plugin before the conftests: -p airflow_provider_zuora.testing.pytest_plugin "
+            "(on the command line or in addopts)."
         )
     dags = config.getini(INI_DAGS_FOLDER).strip()
     if dags:
@@ -138,10 +151,7 @@ def migrate_airflow_db() -> None:
     In-process with ``airflow.utils.db.initdb`` where this Airflow has it (3.0 to 3.3 all do;
     about 2 s on SQLite), else ``airflow db migrate`` in a subprocess.
     """
-    try:
-        from airflow.utils import db
-    except ImportError:
-        db = None  # type: ignore[assignment]
+    db = importlib.import_module("airflow.utils.db")
     initdb = getattr(db, "initdb", None)
     if callable(initdb):
         initdb()

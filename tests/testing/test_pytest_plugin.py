@@ -162,10 +162,10 @@ def _project(tmp_path: Path, ini: str, tests: str, conftest: str = CONFTEST) -> 
     return project
 
 
-def _pytest_in(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _pytest_in(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio", "-W",
-         "ignore::DeprecationWarning"],
+         "ignore::DeprecationWarning", *args],
         cwd=project, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
@@ -184,14 +184,29 @@ def test_throwaway_airflow_home_gets_a_migrated_db_and_dag_test_runs(tmp_path):
     ]  # fmt: skip
 
 
-def test_airflow_imported_before_the_plugin_is_a_usage_error_naming_the_fix(tmp_path):
-    conftest = "import airflow  # noqa\n" + CONFTEST
-    project = _project(tmp_path, "zuora_airflow_home = throwaway\n", "def test_x():\n    pass\n", conftest)
-    result = _pytest_in(project, _author_env(tmp_path))
+def test_airflow_imported_by_a_conftest_first_is_a_usage_error_and_dash_p_is_the_fix(tmp_path):
+    conftest = "from airflow.configuration import AIRFLOW_HOME\n" + CONFTEST
+    tests = """
+import os
+from airflow.configuration import AIRFLOW_HOME
+
+
+def test_home():
+    assert AIRFLOW_HOME == os.environ["AIRFLOW_HOME"] and "zuora-airflow-home-" in AIRFLOW_HOME
+"""
+    project = _project(tmp_path, "zuora_airflow_home = throwaway\n", tests, conftest)
+    env = _author_env(tmp_path)
+    result = _pytest_in(project, env)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert "Airflow was imported before the Zuora pytest plugin" in result.stderr
     assert "-p airflow_provider_zuora.testing.pytest_plugin" in result.stderr
     assert not list((tmp_path / "tmp").glob("zuora-airflow-home-*"))  # nothing left behind
+
+    # Loaded before the conftests, the plugin sets the home in time.
+    result = _pytest_in(project, env, "-p", "airflow_provider_zuora.testing.pytest_plugin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert not list((tmp_path / "tmp").glob("zuora-airflow-home-*"))
 
 
 @pytest.mark.parametrize(
