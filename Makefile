@@ -18,7 +18,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/example_dags
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
 .PHONY: all install test lint typecheck pytest unit matrix demo bench dist pins clean \
-	airflow airflow-prod airflow-stop browser
+	airflow airflow-prod airflow-stop browser reliability
 
 all: test
 
@@ -46,15 +46,20 @@ browser:
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
 	  echo "WARNING: chromium is missing and cannot be installed here: the browser test will not run."
 
+# ZUORA_CHECK_RELIABILITY: fail when the exact figures of docs/reliability.md differ from the run's.
 pytest: $(STAMP) browser
-	$(PY) -m pytest
+	ZUORA_CHECK_RELIABILITY=1 $(PY) -m pytest
 
 # The whole suite on the default Airflow (editable install), then the wheel on every older one.
 test: lint typecheck pytest matrix
 
 # The fast loop: mocked and emulator tests on the default Airflow (no DAG runs, no Airflow processes).
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not dag and not stack and not packaging"
+	ZUORA_CHECK_RELIABILITY=1 $(PY) -m pytest -q -m "not dag and not stack and not packaging and not soak"
+
+# Regenerate docs/reliability.md: the fault matrix, the bad inputs and the secrets sweep.
+reliability: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 # The built wheel on each older Airflow: providers get, the demo, the test suite (the tests that
 # start Airflow's own processes on the oldest only; the newest runs them in `make pytest`).

@@ -18,6 +18,7 @@ import gzip
 import json
 import math
 import random
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -63,7 +64,10 @@ def validate_parameter_keys(parameters: Mapping[Any, Any], *, field_name: str = 
     """Refuse non-string and reserved top-level keys (cheap: the operator calls it at parse time)."""
     for key in parameters:
         if not isinstance(key, str):
-            raise ZuoraConfigError(f"{field_name} key {key!r} must be a string, got {type(key).__name__}")
+            raise ZuoraConfigError(
+                f"{field_name} key {key!r} must be a string (the workflow input parameter's name), "
+                f"got {type(key).__name__}"
+            )
         if key in RESERVED_PARAMETER_KEYS:
             raise ZuoraConfigError(
                 f"{field_name} key {key!r} is reserved by Zuora (reserved: "
@@ -71,16 +75,19 @@ def validate_parameter_keys(parameters: Mapping[Any, Any], *, field_name: str = 
             )
 
 
+_FINITE = "send a finite number, a string or None instead"
+
+
 def _to_json_value(value: Any, where: str) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry")
+            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry: {_FINITE}")
         return value
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry")
+            raise ZuoraConfigError(f"{where} is {value!r}, which JSON cannot carry: {_FINITE}")
         return str(value)
     if isinstance(value, dt.datetime):
         return value.isoformat()
@@ -136,8 +143,11 @@ def validate_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > IDEMPOTENCY_KEY_MAX:
+        long = isinstance(value, str) and bool(value)
+        got = f"{len(value)} characters ({value[:40]!r}...)" if long else repr(value)
         raise ZuoraConfigError(
-            f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters, got {value!r:.80}"
+            f"idempotency_key must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters, got {got:.80}: "
+            "shorten it (a hash of what makes the run unique will do), or leave it unset for the default key"
         )
     if not value.isascii() or not value.isprintable() or value != value.strip():
         raise ZuoraConfigError(
@@ -153,7 +163,10 @@ def normalize_id(value: Any, field_name: str) -> str:
         raise ZuoraConfigError(f"{field_name} must be an int or a string, got {type(value).__name__}")
     text = str(value).strip()
     if not text or text.lower() in {"none", "null"}:
-        raise ZuoraConfigError(f"{field_name} is empty ({value!r}): did the upstream XCom exist?")
+        raise ZuoraConfigError(
+            f"{field_name} is empty ({value!r}): set it to the id "
+            "(from an XCom: did the upstream task push it?)"
+        )
     if not text.strip("."):  # "." or "..": would leave the path segment
         raise ZuoraConfigError(f"{field_name} {value!r} is not an id")
     return quote(text, safe="")
@@ -251,6 +264,21 @@ def token_form(client_id: str, client_secret: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ responses
+def decode_answer(body: bytes, encoding: str | None) -> str:
+    """An answer's bytes as text, undoing its ``Content-Encoding`` (gzip, zlib or raw deflate).
+
+    Both transports read answers with this, so a broken stream means the same to both: a gzip
+    stream that ends early raises ``zlib.error`` (the transport's "no complete answer", retried)
+    rather than giving the part that arrived.
+    """
+    if body and encoding and encoding.strip().lower() in ("gzip", "x-gzip", "deflate"):
+        try:
+            body = zlib.decompress(body, wbits=47)  # gzip or zlib framing, detected
+        except zlib.error:
+            body = zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send it
+    return body.decode("utf-8", errors="replace")
+
+
 def _decode(text: str) -> Any:
     try:
         return json.loads(text) if text else None
@@ -333,6 +361,25 @@ def read_response(status: int, headers: Mapping[str, str], text: str, *, token_c
             )
         return body
     raise api_error(status, headers, text, token_call=token_call)
+
+
+def instance_from(body: Any, request: ApiRequest, *, need_id: bool = False) -> dict[str, Any]:
+    """The workflow run a 2xx answer carries: a JSON object (with an ``id`` when ``need_id``).
+
+    Anything else (an empty body, a list, an object without an id) raises ``ZuoraApiError``
+    saying what came back, rather than failing later on a ``None``.
+    """
+    if isinstance(body, Mapping) and (not need_id or body.get("id") not in (None, "")):
+        return dict(body)
+    if body is None:
+        got = "an empty body"
+    else:
+        got = f"{json.dumps(body)[:200]}" if isinstance(body, Mapping) else f"a JSON {type(body).__name__}"
+    raise ZuoraApiError(
+        200,
+        f"Zuora answered {request.method} {request.path} with {got}, not a workflow run "
+        f"(a JSON object{' with an id' if need_id else ''})",
+    )
 
 
 def read_token(body: Any) -> tuple[str, float]:

@@ -78,15 +78,6 @@ def open_lane(base_url: httpcore.URL, ssl_context: ssl.SSLContext) -> Lane:
     )
 
 
-def _decode(body: bytes, encoding: str | None) -> str:
-    if encoding and encoding.strip().lower() in ("gzip", "x-gzip", "deflate"):
-        try:
-            body = zlib.decompress(body, wbits=47)  # gzip or zlib framing, detected
-        except zlib.error:
-            body = zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send it
-    return body.decode("utf-8", errors="replace")
-
-
 class LaneClient:
     """Keep-alive HTTP/1.1 to one base URL over ``lanes`` one-connection pools; one event loop."""
 
@@ -162,7 +153,7 @@ class LaneClient:
         answer_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers}
         encoding = api.header(answer_headers, "Content-Encoding")
         try:
-            text = _decode(answer, encoding)
+            text = api.decode_answer(answer, encoding)
         except zlib.error as err:
             raise ZuoraTransportError(f"Zuora {method} {path}: answer not valid {encoding}") from err
         return Answer(response.status, answer_headers, text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, Retrying
@@ -205,6 +206,7 @@ class ZuoraHook(BaseHook):
 
     def _http(self, cfg: ZuoraConfig, method: str, path: str, **kwargs: Any) -> tuple[int, Any, str]:
         import requests
+        import urllib3
 
         try:
             resp = self.session.request(
@@ -212,12 +214,24 @@ class ZuoraHook(BaseHook):
                 cfg.base_url + path,
                 timeout=(CONNECT_TIMEOUT, cfg.timeout),
                 allow_redirects=False,  # a redirect must never carry the secret or the token elsewhere
+                stream=True,  # the body is read and decoded below, as the async transport does
                 **kwargs,
             )
-        except requests.RequestException as err:
+            try:  # the raw bytes: requests would quietly hand over a gzip stream cut short as text
+                raw = resp.raw.read(decode_content=False)
+            except BaseException:
+                resp.close()
+                raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
             raise ZuoraTransportError(f"Zuora {method} {path} got no answer: {type(err).__name__}") from err
+        resp.raw.release_conn()  # read to the end: the connection goes back to the pool (keep-alive)
         self._log_answer(method, path, resp.status_code, resp.headers)
-        return resp.status_code, resp.headers, resp.text
+        encoding = resp.headers.get("Content-Encoding")
+        try:
+            text = api.decode_answer(raw, encoding)
+        except zlib.error as err:
+            raise ZuoraTransportError(f"Zuora {method} {path}: answer not valid {encoding}") from err
+        return resp.status_code, resp.headers, text
 
     def _fetch_token(self) -> tuple[str, float]:
         cfg = self.config
@@ -355,11 +369,12 @@ class ZuoraHook(BaseHook):
             idempotency_key=idempotency_key,
             headers=self._headers(self.config, track_id, entity_ids, org_ids),
         )
-        return self._send(request)
+        return api.instance_from(self._send(request), request, need_id=True)
 
     def get_workflow_instance(self, instance_id: int | str, *, track_id: str | None = None) -> dict[str, Any]:
         """A run's state: ``status`` and ``tasks`` counts."""
-        return self._send(api.get_instance_request(instance_id, self._headers(self.config, track_id)))
+        request = api.get_instance_request(instance_id, self._headers(self.config, track_id))
+        return api.instance_from(self._send(request), request)
 
     def stop_workflow_instance(self, instance_id: int | str) -> dict[str, Any]:
         """Stop a run (``{"success": true}``)."""
@@ -401,7 +416,8 @@ class ZuoraHook(BaseHook):
     async def aget_workflow_instance(self, instance_id: int | str) -> dict[str, Any]:
         """Async :meth:`get_workflow_instance`, on the loop's shared client and token."""
         cfg = await self.aconfig()
-        return await self._asend(api.get_instance_request(instance_id, self._headers(cfg)))
+        request = api.get_instance_request(instance_id, self._headers(cfg))
+        return api.instance_from(await self._asend(request), request)
 
     async def astop_workflow_instance(self, instance_id: int | str) -> dict[str, Any]:
         """Async :meth:`stop_workflow_instance`."""

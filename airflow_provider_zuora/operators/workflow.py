@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
-#: A resent key may meet its first request still in progress at Zuora (409). Resend it after 1, 2,
-#: 4, 8 s, then every 10 s, for up to this long in all: longer than the first request can take
-#: (the hook's read timeout is 60 s by default), so its answer is replayed rather than lost.
+#: A key may meet an earlier request under it still in progress at Zuora (409): the hook's own
+#: retry after a read timeout, or an earlier try's run call. Resend it after 1, 2, 4, 8 s, then every
+#: 10 s, for up to this long in all: longer than the first request can take (the hook's read
+#: timeout is 60 s by default), so its answer is replayed rather than lost.
 _IN_PROGRESS_BUDGET = 120.0
 #: XCom key of the instance id, pushed as soon as the run call returns.
 XCOM_INSTANCE_ID = "instance_id"
@@ -79,6 +80,52 @@ def coerce_parameters(value: Any) -> dict[str, Any]:
             "Jinja renders to strings unless render_template_as_native_obj=True is set on the DAG."
         )
     return api.validate_parameters(dict(value))
+
+
+def check_workflow_id(value: Any) -> str:
+    """A workflow id as Zuora has them, a positive whole number (int or digits), or what to do."""
+    text = api.normalize_id(value, "workflow_id")
+    if isinstance(value, int) or text.isdigit():
+        return text
+    raise ZuoraConfigError(
+        f"workflow_id {value!r:.80} is not a number: set it to the numeric id of the workflow to run "
+        "(Zuora's workflow list, GET /workflows, shows each one's id)"
+    )
+
+
+def refusal_hint(err: ZuoraApiError) -> str | None:
+    """What to do about a run call Zuora refused for good, naming the field to fix (or None)."""
+    text = str(err.message).lower()
+    if isinstance(err, ZuoraAuthError):
+        return None  # the hook's message names the connection and the fields to check
+    if err.status_code == 400 and "callout" in text:
+        return "turn on the Callout trigger in the workflow's settings in Zuora, or set another workflow_id"
+    if err.status_code == 400 and "inactive" in text:
+        return "activate the workflow in Zuora, or set workflow_id to an active workflow"
+    if err.status_code == 403:
+        return "give the connection's OAuth client the Workflow Run Access permission in Zuora"
+    if err.status_code == 404:
+        return "check workflow_id: no workflow has this id in the tenant the connection points at"
+    if err.status_code == 406:
+        return "add the workflow's required input parameters Zuora names to parameters"
+    if err.status_code == 422:
+        return "set another idempotency_key: this one was used for another request"
+    return "check workflow_id and parameters against the workflow's definition in Zuora"
+
+
+def with_hint(err: ZuoraApiError) -> str:
+    """The error's text with what to do about it after Zuora's words, before the request ids."""
+    hint = refusal_hint(err)
+    text = str(err)
+    if not hint:
+        return text
+    head, sep, ids = text.partition(" | ")
+    return f"{head.rstrip('.')}. What to do: {hint}{sep}{ids}"
+
+
+def is_run_id_conflict(err: ZuoraApiError) -> bool:
+    """Zuora's 409 for a workflow_id that is a run's id (not the 409 of a key still in progress)."""
+    return err.status_code == 409 and "is an instance" in str(err.message).lower()
 
 
 def _parse_object_string(text: str) -> Any:
@@ -181,11 +228,13 @@ class RunZuoraWorkflowOperator(BaseOperator):
     # ---------------------------------------------------------------- run
     def execute(self, context: Context) -> Any:
         try:
+            check_workflow_id(self.workflow_id)
             parameters = coerce_parameters(self.parameters)
             track_id = self.track_id or default_track_id(context)
             api.validate_track_id(track_id)
             if self.idempotency_key is not None:
                 api.validate_idempotency_key(self.idempotency_key)
+            self.hook.config  # noqa: B018 - the connection's own checks (host, scheme, credentials' fields)
         except (ZuoraConfigError, ValueError) as err:
             # Bad input will not get better on a retry; nothing was sent.
             raise AirflowFailException(str(err)) from err
@@ -298,7 +347,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         return state
 
     def _send(self, key: str, parameters: dict[str, Any], track_id: str, *, resent: bool) -> dict[str, Any]:
-        """The run call under ``key``; a resent key still in progress at Zuora (409) is waited for."""
+        """The run call under ``key``; a key still in progress at Zuora (409) is waited for."""
         started = time.monotonic()
         for attempt in itertools.count(1):
             try:
@@ -315,16 +364,30 @@ class RunZuoraWorkflowOperator(BaseOperator):
                 if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
                     # Unknown workflow, callout off, missing parameters, no permission: no retry can help.
                     raise AirflowFailException(
-                        f"Zuora refused to run workflow {self.workflow_id}: {err}"
+                        f"Zuora refused to run workflow {self.workflow_id}: {with_hint(err)}"
+                    ) from err
+                if is_run_id_conflict(err):  # never waited for: no replay will come
+                    raise ZuoraApiError(
+                        409,
+                        f"workflow_id {self.workflow_id} is the id of a workflow run (instance), not of a "
+                        "workflow: set workflow_id to the workflow's own id (the run's originalWorkflowId). "
+                        f"Zuora said: {err.message}",
+                        request_id=err.request_id,
+                        track_id=err.track_id,
+                        body=err.body,
                     ) from err
                 wait = min(2.0 ** (attempt - 1), 10.0)
                 in_budget = time.monotonic() - started + wait <= _IN_PROGRESS_BUDGET
-                if not (resent and err.status_code == 409 and in_budget):
+                if not (err.status_code == 409 and in_budget):
                     raise
-                # The earlier try's run call, under this key, may still be in progress at Zuora: once
-                # it ends, Zuora replays its answer for the key. Wait for that rather than fail.
+                # An earlier request under this key (the hook's retry after a timeout, or an earlier
+                # try's) is still in progress at Zuora: once it ends, Zuora replays its answer for
+                # the key. Wait for that rather than fail, or start a second run under a new key.
                 self.log.info(
-                    "Zuora answered 409 for the resent key (%s); trying again in %g s", err.message, wait
+                    "Zuora answered 409: an earlier run call under this key is still in progress (%s); "
+                    "trying again in %g s",
+                    err.message,
+                    wait,
                 )
                 time.sleep(wait)
         self.log.info(

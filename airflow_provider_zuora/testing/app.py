@@ -102,13 +102,14 @@ def _parse_body_for_log(raw: bytes, content_type: str) -> Any:
 class _Exchange:
     """One request's bookkeeping while it crosses the gateway."""
 
-    __slots__ = ("headers", "rate", "record", "track_id")
+    __slots__ = ("headers", "rate", "record", "track_id", "truncate_gzip")
 
     def __init__(self, headers: dict[str, str], record: RequestRecord) -> None:
         self.headers = headers
         self.record = record
         self.rate: list[tuple[bytes, bytes]] = []
         self.track_id: str | None = None
+        self.truncate_gzip = False  # a fault's: send the answer gzipped and cut in half
 
 
 class ZuoraGateway:
@@ -157,7 +158,12 @@ class ZuoraGateway:
         outcome: str,
     ) -> None:
         out = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-encoding")]
-        if len(body) >= GZIP_MIN_BYTES and accepts_gzip(ex.headers.get("accept-encoding", "")):
+        if ex.truncate_gzip:  # a fault: a gzip stream that ends half-way
+            whole = gzip.compress(body, compresslevel=5)
+            body = whole[: max(1, len(whole) // 2)]
+            out.append((b"content-encoding", b"gzip"))
+            outcome = "fault"
+        elif len(body) >= GZIP_MIN_BYTES and accepts_gzip(ex.headers.get("accept-encoding", "")):
             body = gzip.compress(body, compresslevel=5)
             out += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
         out.append((b"content-length", str(len(body)).encode()))
@@ -207,6 +213,9 @@ class ZuoraGateway:
         """Apply a fault: wait its delay, then drop or answer it. True when the request got its answer."""
         if fault is None:
             return False
+        if fault.truncate_gzip:  # whatever answer this request gets is cut short (see ``_send``)
+            ex.truncate_gzip = True
+            ex.record.fault_id = fault.id
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.drop:

@@ -94,6 +94,8 @@ class BackendConfig:
     rate_limit: int | None = None
     token_rate_limit: int | None = None
     concurrency_limit: int | None = None
+    # Length of a rate-limit window in seconds: Zuora's is a minute; load tests shorten it.
+    rate_window: float = 60
     idempotency_ttl: float = 24 * 3600
     retention_days: float = 30
 
@@ -511,15 +513,16 @@ class ZuoraBackend:
 
     # ---- rate limits ----
     def rate_check(self, kind: str = "api") -> RateVerdict:
-        """Count one request in the current minute of the emulated clock. ``kind``: ``api`` or ``token``."""
+        """Count one request in the current window (a minute) of the emulated clock. ``kind``: ``api`` or
+        ``token``."""
         with self._lock:
             limit = self.config.rate_limit if kind == "api" else self.config.token_rate_limit
-            now = self.now()
-            minute = int(now // 60)
+            now, length = self.now(), self.config.rate_window
+            minute = int(now // length)
             window = self._windows[kind]
             if window.minute != minute:
                 window.minute, window.count = minute, 0
-            reset = max(math.ceil(60 - now % 60), 1)
+            reset = max(math.ceil(length - now % length), 1)
             if limit is not None and window.count >= limit:
                 return RateVerdict(False, limit, 0, reset)
             window.count += 1
@@ -541,12 +544,13 @@ class ZuoraBackend:
         message: str | None = None,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        truncate_gzip: bool = False,
     ) -> Fault:
         """Make the next ``count`` requests matching ``method`` and ``path`` fail (see ``faults.Fault``)."""
         fault = Fault(
             method=method, path=path, status=status, count=count, body_shape=body_shape,
             message=message, body=body, delay=delay, drop=drop, when=when, retry_after=retry_after,
-            headers=dict(headers or {}),
+            headers=dict(headers or {}), truncate_gzip=truncate_gzip,
         )  # fmt: skip
         with self._lock:
             self._fault_seq += 1

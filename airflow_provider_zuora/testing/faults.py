@@ -121,6 +121,9 @@ class Fault:
 
     Each matching request waits ``delay`` seconds (if set), then has its connection dropped
     (``drop``) or gets ``status`` with a body of ``body_shape`` (or ``body`` verbatim).
+    ``truncate_gzip=True``: the answer (the fault's own with ``status``, else the real one, at any
+    stage) is sent gzip-compressed with ``Content-Encoding: gzip`` and cut in half, with a
+    ``Content-Length`` that matches the cut body (a broken gzip stream, not a broken connection).
 
     A use is consumed when a request reaches the fault's stage: requests the gateway turns away
     first (401, 429, bad ``Zuora-Track-Id``, idempotency 409/422) do not use up ``during`` or
@@ -139,6 +142,7 @@ class Fault:
     when: str = "before"
     retry_after: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    truncate_gzip: bool = False
     id: int = 0
     hits: int = 0
 
@@ -152,8 +156,10 @@ class Fault:
             raise ValueError(f"fault status must be an HTTP status code, got {self.status!r}")
         if self.drop and self.status is not None:
             raise ValueError("fault: give either status or drop=True, not both")
-        if self.status is None and not self.drop and not self.delay:
-            raise ValueError("fault: give a status, drop=True or a delay")
+        if self.drop and self.truncate_gzip:
+            raise ValueError("fault: give either drop=True or truncate_gzip=True, not both")
+        if self.status is None and not self.drop and not self.delay and not self.truncate_gzip:
+            raise ValueError("fault: give a status, drop=True or a delay (or truncate_gzip=True)")
         if self.count is not None and (not isinstance(self.count, int) or self.count < 1):
             raise ValueError(f"fault count must be an integer >= 1 or None, got {self.count!r}")
         if self.delay is not None and (not isinstance(self.delay, (int, float)) or self.delay < 0):

@@ -418,7 +418,7 @@ def test_permanent_run_errors_fail_without_retry(hook: mock.MagicMock, status: i
         op().execute(make_context(FakeStore()))
 
 
-@pytest.mark.parametrize("status", [409, 429, 503])
+@pytest.mark.parametrize("status", [429, 503])
 def test_other_run_errors_are_left_to_airflow_retries(hook: mock.MagicMock, status: int) -> None:
     from airflow_provider_zuora.exceptions import ZuoraApiError
 
@@ -438,6 +438,20 @@ def test_a_resent_key_still_in_progress_at_zuora_is_waited_for(hook: mock.MagicM
     keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
     assert keys == ["airflow-first"] * 3
     assert [c.args[0] for c in sleep.call_args_list] == [1, 2]  # not tied to poll_interval
+
+
+def test_a_first_key_still_in_progress_is_waited_for_too(hook: mock.MagicMock, mocker: Any) -> None:
+    """The hook's own retry after a read timeout meets its first request still in progress (409):
+    wait for Zuora's replay, never fail the try while its run goes on."""
+    from airflow_provider_zuora.exceptions import ZuoraApiError
+
+    sleep = mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
+    instance = {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
+    hook.run_workflow.side_effect = [ZuoraApiError(409, "key in progress"), instance]
+    assert op().execute(make_context(FakeStore())) == instance
+    keys = {c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list}
+    assert len(keys) == 1 and hook.run_workflow.call_count == 2
+    assert [c.args[0] for c in sleep.call_args_list] == [1]
 
 
 def test_a_resent_key_in_progress_for_longer_than_two_minutes_fails_the_try(

@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.stack.airflow_stack import wait_for
+from tests.stack.airflow_stack import client_pids, wait_for
 from tests.stack.production import ProductionStack, services_missing
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.production]
-MAPPED_DAG, WORKER_DAG = "zuora_mapped_deferred_dag", "zuora_worker_wait_dag"
-MAPPED = 50
-WORKER_WORKFLOW = 3962  # workflow 396 under an id of its own, so each test counts its own runs
+MAPPED_DAG, WORKER_DAG, LOAD_DAG = "zuora_mapped_deferred_dag", "zuora_worker_wait_dag", "zuora_load_dag"
+MAPPED, LOAD = 50, 200
+# Workflow 396 (Finished after about 2 s) under ids of their own, so each test counts its own runs.
+WORKER_WORKFLOW, LOAD_WORKFLOW = 3962, 3963
 POLL = "/workflows/workflow_runs/*"
 
 
@@ -33,7 +34,8 @@ def emulator() -> Iterator[Any]:
 
     with ZuoraEmulator() as emu:
         backend = emu.backend
-        backend.add_workflow(dataclasses.replace(backend.get_workflow(396), id=WORKER_WORKFLOW))
+        for workflow_id in (WORKER_WORKFLOW, LOAD_WORKFLOW):
+            backend.add_workflow(dataclasses.replace(backend.get_workflow(396), id=workflow_id))
         yield emu
 
 
@@ -48,7 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[P
     s = ProductionStack(tmp_path_factory.mktemp("production-stack"), emulator.airflow_env())
     try:
         s.start()
-        for dag_id in (MAPPED_DAG, WORKER_DAG):
+        for dag_id in (MAPPED_DAG, WORKER_DAG, LOAD_DAG):
             s.wait_parsed(dag_id)
         print(f"\nproduction stack up in {time.monotonic() - started:.0f} s")  # noqa: T201 (-s: for the README)
         yield s
@@ -99,7 +101,7 @@ def test_fifty_deferred_waits_survive_a_killed_triggerer(stack: ProductionStack,
     backend.unfreeze_clock()
     assert stack.wait_run(MAPPED_DAG, run_id, timeout=600) == "success"
     total = time.monotonic() - started
-    tis = stack.api("GET", f"/dags/{MAPPED_DAG}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
+    tis = stack.task_instances(MAPPED_DAG, run_id)
     assert len(tis) == MAPPED
     assert {(t["state"], t["try_number"]) for t in tis} == {("success", 1)}  # nothing retried
     assert backend.instance_count(396) == MAPPED  # and nothing ran twice
@@ -115,20 +117,22 @@ def test_a_killed_worker_s_task_retries_on_the_other_worker_and_reattaches(
     assert wait_for(time.monotonic() + 180, lambda: backend.instance_count(WORKER_WORKFLOW) == 1, every=0.5)
     (instance,) = [str(i["id"]) for i in backend.instances if i["originalWorkflowId"] == WORKER_WORKFLOW]
     assert wait_for(time.monotonic() + 30, lambda: polled_instances(emulator, 0) >= {instance}, every=0.5)
-    victim = wait_for(
-        time.monotonic() + 30,
-        lambda: next((n for n in ("worker-1", "worker-2") if stack.running_on(n)), None),
-        every=0.2,
-    )
+
+    def polling_worker() -> str | None:
+        """The worker whose process tree holds a process polling the emulator: the task's."""
+        names = (stack.component_of(pid) for pid in client_pids(emulator.port))
+        return next((n for n in names if n and n.startswith("worker-")), None)
+
+    victim = wait_for(time.monotonic() + 30, polling_worker, every=0.2)
     assert victim, "no worker is running the task"
     survivor = "worker-2" if victim == "worker-1" else "worker-1"
     stack.kill(victim)
 
     # The scheduler finds the task by its missing heartbeat and queues try 2 for the other worker.
-    def second_try_waiting() -> bool:
-        return stack.tis(WORKER_DAG, run_id)["run"]["try_number"] == 2 and stack.running_on(survivor)
-
-    assert wait_for(time.monotonic() + 180, second_try_waiting, every=1), stack.tis(WORKER_DAG, run_id)
+    assert wait_for(time.monotonic() + 180, lambda: polling_worker() == survivor, every=1), stack.tis(
+        WORKER_DAG, run_id
+    )
+    assert stack.tis(WORKER_DAG, run_id)["run"]["try_number"] == 2
     reattached = wait_for(
         time.monotonic() + 30, lambda: "Reattaching" in stack.task_log(WORKER_DAG, run_id, "run", attempt=2)
     )
@@ -138,6 +142,33 @@ def test_a_killed_worker_s_task_retries_on_the_other_worker_and_reattaches(
     assert stack.wait_run(WORKER_DAG, run_id) == "success", stack.task_log(WORKER_DAG, run_id, "run")[-4000:]
     assert stack.tis(WORKER_DAG, run_id)["run"] == {"state": "success", "try_number": 2}
     assert backend.instance_count(WORKER_WORKFLOW) == 1
+
+
+def test_two_hundred_mapped_runs_under_rate_limiting_all_succeed_once(
+    stack: ProductionStack, emulator: Any
+) -> None:
+    backend = emulator.backend
+    # 20 API requests per 5 s, below the 6 a second 8 busy worker slots ask for: 429s, Retry-After <= 5 s.
+    backend.configure(rate_limit=20, rate_window=5)
+    seq, started = max((r.seq for r in backend.request_log), default=0), time.monotonic()
+    try:
+        run_id = stack.trigger(LOAD_DAG, {"workflow_id": LOAD_WORKFLOW})
+        state = stack.wait_run(LOAD_DAG, run_id, timeout=900)
+    finally:
+        backend.configure(rate_limit=None, rate_window=60)
+    seconds = time.monotonic() - started
+    tis = stack.task_instances(LOAD_DAG, run_id)
+    assert state == "success" and len(tis) == LOAD
+    assert {t["state"] for t in tis} == {"success"}
+    assert backend.instance_count(LOAD_WORKFLOW) == LOAD  # exactly one run per task
+    seen = [r for r in backend.request_log if r.seq > seq and r.path != "/oauth/token"]
+    limited = [r for r in seen if r.status == 429]
+    assert limited, "the rate limit never bit: the test proved nothing"
+    retried_tasks = sum(t["try_number"] > 1 for t in tis)
+    print(  # noqa: T201 (-s: the figures for the README)
+        f"\n{LOAD} tasks in {seconds:.0f} s: {len(seen)} API requests, {len(limited)} answered 429 "
+        f"(each retried by the hook after its Retry-After), {retried_tasks} task retries"
+    )
 
 
 def test_no_component_log_holds_the_secret_or_a_token(stack: ProductionStack, emulator: Any) -> None:

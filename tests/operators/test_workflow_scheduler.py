@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from airflow_provider_zuora._compat import has_trigger_on_kill
+from tests.stack.airflow_stack import client_pid
 from tests.stack.scheduler import SchedulerStack
 from tests.versions import AIRFLOW_3_0, HAS_TASK_STATE_STORE
 
@@ -75,15 +76,6 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def client_pid(port: int) -> int | None:
-    """The process (not this one) holding an open connection to the emulator: the task process."""
-    for conn in psutil.net_connections(kind="tcp"):
-        ours = conn.pid == os.getpid()
-        if conn.raddr and conn.raddr.port == port and conn.pid and not ours and conn.status == "ESTABLISHED":
-            return int(conn.pid)
-    return None
-
-
 def kill_worker(task_pid: int) -> None:
     """What a worker's machine dying does: the task process and its supervisor go at once, and the
     scheduler finds the task by its missing heartbeat. (Killing the task process alone is not the
@@ -109,6 +101,20 @@ def run_keys(emu: Any, workflow_id: int) -> list[str | None]:
         r.headers.get("idempotency-key")
         for r in emu.backend.requests("POST", f"/workflows/{workflow_id}/run")
     ]
+
+
+def test_task_killed_before_the_run_call_left_the_worker_runs_once(stack: SchedulerStack, emu: Any) -> None:
+    # The token request hangs, so the run call has not been sent yet; the worker dies there.
+    emu.backend.inject_fault(method="POST", path="/oauth/token", when="before", delay=15)
+    run_id = stack.trigger(DAG_ID, {"workflow_id": 396})
+    task_pid = wait_for(lambda: client_pid(emu.port), 180, "the task process")
+    assert not emu.backend.requests("POST", "/workflows/396/run")
+    kill_worker(task_pid)
+    assert emu.backend.instance_count(396) == 0
+
+    assert stack.wait_run(DAG_ID, run_id) == "success", stack.task_log(DAG_ID, run_id, "run")[-6000:]
+    assert stack.tis(DAG_ID, run_id)["run"] == {"state": "success", "try_number": 2}
+    assert emu.backend.instance_count(396) == 1
 
 
 def test_task_killed_after_the_run_call_reached_zuora_never_runs_twice(

@@ -41,6 +41,30 @@ def wait_for(deadline: float, check: Callable[[], T], every: float = 0.5) -> T:
         time.sleep(every)
 
 
+def client_pids(port: int) -> list[int]:
+    """The processes (not this one) holding an open connection to ``port`` on loopback: the task
+    processes, triggerers... talking to the emulator."""
+    import psutil
+
+    return sorted(
+        {
+            int(c.pid)
+            for c in psutil.net_connections(kind="tcp")
+            if c.raddr
+            and c.raddr.port == port
+            and c.pid
+            and c.pid != os.getpid()
+            and c.status == "ESTABLISHED"
+        }
+    )
+
+
+def client_pid(port: int) -> int | None:
+    """One of :func:`client_pids` (the task process, when it is the only client), or None."""
+    pids = client_pids(port)
+    return pids[0] if pids else None
+
+
 def parse_cli_json(stdout: str) -> Any:
     """The JSON an ``airflow ... -o json`` command printed, after any log lines before it (3.0's CLI
     prints some starting with ``[`` too, so the JSON is the last line that parses)."""

@@ -179,10 +179,14 @@ class ProductionStack(SchedulerStack):
         rows = self.sql("SELECT triggerer_id, count(*) FROM trigger GROUP BY triggerer_id")
         return {names.get(job, None if job is None else f"job {job}"): int(n) for job, n in rows}
 
-    def running_on(self, name: str) -> bool:
-        """Whether worker ``name`` is running a task now (a supervisor forked under a pool process)."""
-        worker = psutil.Process(self.named[name].pid)
-        return any(len(p.children()) > 0 for p in worker.children())
+    def component_of(self, pid: int) -> str | None:
+        """The name of the component whose process tree holds ``pid`` (say, a task process)."""
+        with suppress(psutil.NoSuchProcess):
+            for ancestor in psutil.Process(pid).parents():
+                for name, proc in self.named.items():
+                    if proc.pid == ancestor.pid:
+                        return name
+        return None
 
     def stop(self) -> None:
         try:

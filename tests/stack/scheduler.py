@@ -123,6 +123,16 @@ class SchedulerStack(AirflowStack):
         found = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {t["task_id"]: {"state": t["state"], "try_number": t["try_number"]} for t in found}
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run, mapped ones included (the API pages by 100)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(found)}"
+            page = self.api("GET", path)
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
     def clear(
         self, dag_id: str, run_id: str, task_ids: list[str] | None = None, *, include_downstream: bool = False
     ) -> None:

@@ -172,6 +172,16 @@ def test_rate_window_counts_per_emulated_minute(b):
     assert b.rate_check().allowed
 
 
+def test_a_shorter_rate_window_resets_sooner_and_says_so(b):
+    b.configure(rate_limit=1, rate_window=5)
+    b.freeze_clock()
+    assert b.rate_check().allowed
+    refused = b.rate_check()
+    assert not refused.allowed and 1 <= refused.reset <= 5
+    b.advance_clock(refused.reset)
+    assert b.rate_check().allowed
+
+
 def test_unlimited_rate_still_reports_headers(b):
     verdict = b.rate_check()
     assert verdict.allowed and verdict.limit == 50_000 and verdict.remaining == 49_999
