@@ -51,4 +51,4 @@ def test_a_retry_that_meets_its_first_run_call_still_in_progress_waits_for_the_r
     assert backend.instance_count(396) == 1
     answers = [r.status for r in backend.requests("POST", RUN) if r.headers.get("idempotency-key") == KEY]
     assert answers[0] == 200 and answers[-1] == 200 and 409 in answers  # try 1, then 409s, then the replay
-    assert "Zuora answered 409 for the resent key" in capfd.readouterr().out
+    assert "an earlier run call under this key is still in progress" in capfd.readouterr().out
