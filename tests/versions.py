@@ -6,6 +6,9 @@ from importlib.metadata import version
 
 AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 AIRFLOW_3_0 = AIRFLOW_VERSION < (3, 1)
+#: ``airflow connections test`` exits 1 on a failed test from 3.3 on; 3.0 to 3.2 print "Connection
+#: failed!" and exit 0 (read in each release's ``cli/commands/connection_command.py``).
+CONNECTIONS_TEST_FAILURE_EXIT = 1 if AIRFLOW_VERSION >= (3, 3) else 0
 
 
 def _has_task_state_store() -> bool:

@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
 from airflow_provider_zuora.testing.emulator import ZuoraEmulator
 from tests.stack.airflow_stack import AIRFLOW, AirflowStack
+from tests.versions import CONNECTIONS_TEST_FAILURE_EXIT
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +102,7 @@ def test_connections_test_fails_clearly_without_showing_the_secret(
 ) -> None:
     out = _connections_test(tmp_path, _conn(zuora_emulator, **changes))
     text = " ".join((out.stdout + out.stderr).split())  # the CLI's console wraps long lines
-    assert out.returncode == 1, text
+    assert out.returncode == CONNECTIONS_TEST_FAILURE_EXIT, text
     assert "Connection failed!" in text and message in text
     assert changes["password"] not in text
     assert zuora_emulator.backend.config.client_secret not in text
