@@ -83,8 +83,9 @@ airflow-prod: $(STAMP)
 airflow-stop: $(STAMP)
 	@$(PY) -m tests.stack.up --stop --home $(AIRFLOW_UP_HOME)
 
+# Every benchmark, side by side in one run; writes benchmarks/RESULTS.md (benchmarks/run_all.py).
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) benchmarks/run_all.py --uv $(VENV)/bin/uv
 
 # The sdist, then the wheel built from it (as pip would), checked as PyPI would render them.
 dist: $(STAMP)

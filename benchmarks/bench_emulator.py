@@ -14,7 +14,7 @@ fixture does) with the asyncio client, sharing the GIL with it.
 Bounded: ``--runs`` runs of ``--requests`` requests each, loopback only. Prints median req/s over
 the runs and p50/p99 latency (of all requests of the median run).
 
-    python benchmarks/bench_emulator.py [--requests 4000] [--runs 5] [--concurrency 32]
+    python benchmarks/bench_emulator.py [--requests 3000] [--runs 5] [--concurrency 1 8 32] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+from _report import Report, add_json_argument
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -195,7 +197,9 @@ def main() -> int:
         default=[1, 8, 32],
         help="pool sizes of concurrent keep-alive clients",
     )
+    add_json_argument(ap)
     args = ap.parse_args()
+    report = Report("bench_emulator", "Emulator: status GETs per second on loopback")
 
     rows = []
     proc, base_url = start_cli_emulator()
@@ -203,6 +207,7 @@ def main() -> int:
         clients = [("asyncio raw", raw_client), ("hook's lanes", lanes_client)]
         for name, client in [*clients, ("httpx.AsyncClient", httpx_client)]:
             for c in args.concurrency:
+                print(f"  CLI process, {name}, {c} clients...", flush=True)
                 rows.append(("CLI process", name, c, measure(client, base_url, args.requests, args.runs, c)))
     finally:
         proc.terminate()
@@ -212,6 +217,7 @@ def main() -> int:
 
     with ZuoraEmulator() as emu:
         for c in args.concurrency:
+            print(f"  in-process thread, asyncio raw, {c} clients...", flush=True)
             rows.append(
                 (
                     "in-process thread",
@@ -221,31 +227,39 @@ def main() -> int:
                 )
             )
 
-    print(
-        f"Zuora emulator: GET /workflows/workflow_runs/{{id}} on loopback, {os.cpu_count()} cores shared by "
-        f"server and load generator; median of {args.runs} runs x {args.requests} requests"
+    report.note(
+        f"GET /workflows/workflow_runs/{{id}} on loopback, {os.cpu_count()} cores shared by server and "
+        f"load generator; median of {args.runs} runs x {args.requests} requests (p50/p99 latency: of the "
+        "median run). Rows far below 'asyncio raw' show the client, not the server, as the limit."
     )
-    header = (
-        f"{'server':<18} {'client':<18} {'clients':>7} {'median req/s':>12} {'min':>7} {'max':>7} "
-        f"{'p50 ms':>7} {'p99 ms':>7}"
+    report.table(
+        "Zuora emulator: status GETs per second",
+        ["server", "client", "clients", "median req/s", "min", "max", "p50 ms", "p99 ms"],
+        [
+            [
+                server,
+                name,
+                c,
+                f"{r['median']:.0f}",
+                f"{r['min']:.0f}",
+                f"{r['max']:.0f}",
+                f"{r['p50']:.2f}",
+                f"{r['p99']:.2f}",
+            ]
+            for server, name, c, r in rows
+        ],
+        right=(2, 3, 4, 5, 6, 7),
     )
-    print(header)
-    print("-" * len(header))
-    for server, client_name, c, r in rows:
-        print(
-            f"{server:<18} {client_name:<18} {c:>7} {r['median']:>12.0f} {r['min']:>7.0f} {r['max']:>7.0f} "
-            f"{r['p50']:>7.2f} {r['p99']:>7.2f}"
-        )
     cli_raw = [
         r["median"] for server, name, _, r in rows if server == "CLI process" and name == "asyncio raw"
     ]
     best = max(cli_raw)
-    print(
-        f"\nTarget {TARGET:.0f} status GETs/s: best CLI/raw pool reaches {best:.0f} req/s "
-        f"({best / TARGET:.1f}x the target). Rows far lower than raw show the client, not the server, "
-        "as the limit."
+    report.target(
+        f"{TARGET:.0f} status GETs/s from the CLI emulator",
+        best >= TARGET,
+        f"best CLI/raw pool {best:.0f} req/s, {best / TARGET:.1f}x the target",
     )
-    return 0 if best >= TARGET else 1
+    return report.finish(args.json)
 
 
 if __name__ == "__main__":
