@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.stack.airflow_stack import REPO, free_port, wait_for
-from tests.stack.production import services_missing
+from tests.stack.production import require_services
 from tests.stack.scheduler import SchedulerStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.production]
@@ -34,10 +34,8 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("target", ["airflow", "airflow-prod"])
 def test_make_airflow_runs_the_example_dag_and_stops_cleanly(target: str, tmp_path: Path) -> None:
-    if target == "airflow-prod" and services_missing():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"make airflow-prod needs {services_missing()} on loopback")
-        pytest.skip(f"SKIPPED LOUDLY: make airflow-prod needs {services_missing()} on loopback")
+    if target == "airflow-prod":
+        require_services("make airflow-prod")
     home, port = tmp_path / "home", free_port()
     make = ["make", "--no-print-directory", f"AIRFLOW_PORT={port}", f"AIRFLOW_UP_HOME={home}"]
     proc = subprocess.Popen(

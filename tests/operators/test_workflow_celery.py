@@ -9,7 +9,6 @@ and the provider did, never a race. DAGs: ``tests/dags/zuora_celery_dags.py``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.stack.airflow_stack import client_pids, wait_for
-from tests.stack.production import ProductionStack, services_missing
+from tests.stack.production import ProductionStack, require_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.production]
 MAPPED_DAG, WORKER_DAG, LOAD_DAG = "zuora_mapped_deferred_dag", "zuora_worker_wait_dag", "zuora_load_dag"
@@ -41,11 +40,7 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> Iterator[ProductionStack]:
-    missing = services_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the production topology needs {missing} on loopback")
-        pytest.skip(f"SKIPPED LOUDLY: the production topology needs {missing} on loopback")
+    require_services("the production topology")
     started = time.monotonic()
     s = ProductionStack(tmp_path_factory.mktemp("production-stack"), emulator.airflow_env())
     try:

@@ -10,6 +10,7 @@ and ``make airflow-prod`` (``tests/stack/up.py``).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -50,6 +51,19 @@ def services_missing() -> str:
     ]
     missing += [m for m in ("psycopg2", "airflow.providers.celery") if importlib.util.find_spec(m) is None]
     return ", ".join(missing)
+
+
+def require_services(what: str) -> None:
+    """Fail (under ``CI=true``) or skip loudly when ``what`` cannot have the services it needs."""
+    missing = services_missing()
+    if not missing:
+        return
+    import pytest
+
+    message = f"{what} needs {missing} on loopback"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
 
 
 def _admin() -> Any:
