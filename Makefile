@@ -60,6 +60,7 @@ unit: $(STAMP)
 # Regenerate docs/reliability.md: the fault matrix, the bad inputs and the secrets sweep.
 reliability: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/reliability
+	$(PY) -m tests.readme_blocks --write
 
 # The built wheel on each older Airflow: providers get, the demo, the test suite (the tests that
 # start Airflow's own processes on the oldest only; the newest runs them in `make pytest`).
@@ -84,8 +85,11 @@ airflow-stop: $(STAMP)
 	@$(PY) -m tests.stack.up --stop --home $(AIRFLOW_UP_HOME)
 
 # Every benchmark, side by side in one run; writes benchmarks/RESULTS.md (benchmarks/run_all.py).
+# BENCH_ARGS: say --only bench_import, or --quick (both write to a temporary file, not RESULTS.md).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py --uv $(VENV)/bin/uv
+	$(PY) benchmarks/run_all.py --uv $(VENV)/bin/uv $(BENCH_ARGS)
+	$(PY) -m tests.readme_blocks --write
 
 # The sdist, then the wheel built from it (as pip would), checked as PyPI would render them.
 dist: $(STAMP)

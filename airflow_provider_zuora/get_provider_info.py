@@ -41,7 +41,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zuora.triggers.workflow"]}
         ],
-        "extra-links": ["airflow_provider_zuora.operators.workflow.ZuoraWorkflowInstanceLink"],
+        "extra-links": ["airflow_provider_zuora.links.ZuoraWorkflowInstanceLink"],
         "connection-types": [
             {
                 "connection-type": "zuora",

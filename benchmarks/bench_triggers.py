@@ -5,6 +5,8 @@ its CPU and memory are its own:
 
 - ``floor``: one ``httpx.AsyncClient``, one token fetched up front, 1,000 coroutines each GETting
   ``/workflows/workflow_runs/{id}`` every second (same spread of first polls as the triggers).
+- ``lanes``: the hook's own transport (``hooks/_lanes.py``, one-connection httpcore pools) making
+  the same GETs with no hook or trigger code: what any client on a maintained HTTP library costs.
 - ``triggers``: 1,000 ``ZuoraWorkflowInstanceTrigger.run()`` tasks in one event loop, as a
   triggerer would run them (then ``cleanup()``), through ``ZuoraHook``'s async methods.
 
@@ -122,6 +124,37 @@ async def _floor(args: argparse.Namespace, ids: list[str], win: Window) -> None:
         await asyncio.gather(*(waiter(i) for i in ids))
 
 
+async def _lanes(args: argparse.Namespace, ids: list[str], win: Window) -> None:
+    """The transport alone: the hook's own lanes (httpcore), the same GETs, no hook or trigger."""
+    from airflow_provider_zuora.hooks._lanes import LaneClient
+    from airflow_provider_zuora.hooks._transport import MAX_CONCURRENT_REQUESTS
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
+    form = {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
+    client = LaneClient(args.base_url, MAX_CONCURRENT_REQUESTS, {"Accept-Encoding": "gzip"})
+    times = {"timeout": 60.0, "connect_timeout": 10.0}
+    try:
+        answer = await client.request("POST", "/oauth/token", data=form, **times)
+        headers = {"Authorization": f"Bearer {json.loads(answer.text)['access_token']}"}
+
+        async def waiter(instance_id: str) -> None:
+            next_poll = time.monotonic() + _offset(instance_id, args.interval)
+            stop_at = win.end + args.interval + _offset(instance_id, args.interval)
+            while next_poll < stop_at:
+                await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
+                next_poll = max(next_poll + args.interval, time.monotonic())
+                win.poll(instance_id)
+                path = f"/workflows/workflow_runs/{instance_id}"
+                got = await client.request("GET", path, headers=headers, **times)
+                if got.status != 200:
+                    raise SystemExit(f"GET {path}: {got.status}")
+                json.loads(got.text)
+
+        await asyncio.gather(*(waiter(i) for i in ids))
+    finally:
+        await client.aclose()
+
+
 async def _triggers(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
     from airflow_provider_zuora.triggers.workflow import ZuoraWorkflowInstanceTrigger
@@ -177,7 +210,7 @@ def child(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         sampler = asyncio.create_task(_rss_sampler(peak, stop))
         cpu = asyncio.create_task(win.measure_cpu())
-        await (_floor if args.phase == "floor" else _triggers)(args, ids, win)
+        await {"floor": _floor, "lanes": _lanes, "triggers": _triggers}[args.phase](args, ids, win)
         await cpu
         stop.set()
         await sampler
@@ -203,7 +236,7 @@ def run_scenario(
 ) -> dict[str, dict[str, Any]]:
     rows = {}
     env = {**os.environ, **emu.airflow_env()}
-    for phase in ("floor", "triggers"):
+    for phase in ("floor", "lanes", "triggers"):
         tokens_before = emu.backend.tokens_issued
         cmd = [sys.executable, __file__, "--phase", phase, "--base-url", emu.base_url, "--ids", str(ids_file),
                "--n", str(n), "--seconds", str(seconds), "--interval", str(interval)]  # fmt: skip
@@ -240,7 +273,9 @@ def parent(args: argparse.Namespace) -> int:
     report.note(
         "The emulator runs in the parent process; each phase in a fresh child that has imported the same "
         "modules. floor: one httpx.AsyncClient (pool of 40), one token, the same GETs on the same schedule; "
-        f"triggers: {args.n:,} ZuoraWorkflowInstanceTrigger.run() in one event loop. CPU per poll: process "
+        "lanes: the hook's own transport (one-connection httpcore pools) making the same GETs, with no hook "
+        f"or trigger code; triggers: {args.n:,} ZuoraWorkflowInstanceTrigger.run() in one event loop. "
+        "CPU per poll: process "
         "CPU over the measured window / polls made in it; lateness: each gap between two polls of one "
         "waiter beyond the interval, as a share of it; RSS: peak growth over the child's start "
         "(after its imports)."
@@ -290,7 +325,10 @@ def _targets(report: Report, n: int, interval: float, rows: dict[str, dict[str, 
         f"{at}: CPU per poll <= {CPU_RATIO:g}x the bare httpx floor",
         ratio <= CPU_RATIO,
         f"{us['triggers']:.0f} us vs the floor's {us['floor']:.0f} us = {ratio:.2f}x "
-        f"(the floor made {floor['polls'] / max(trig['polls'], 1):.0%} as many polls)",
+        f"(the floor made {floor['polls'] / max(trig['polls'], 1):.0%} as many polls); the transport "
+        f"alone (the hook's httpcore lanes, no hook, no trigger) costs {us['lanes']:.0f} us = "
+        f"{us['lanes'] / us['floor']:.2f}x, so the hook and trigger add "
+        f"{us['triggers'] - us['lanes']:.0f} us",
     )
     report.target(
         f"{at}: peak RSS growth for the {n:,} < {RSS_MB:g} MB",
@@ -303,32 +341,40 @@ def _targets(report: Report, n: int, interval: float, rows: dict[str, dict[str, 
 def _table(
     report: Report, n: int, interval: float, seconds: float, rows: dict[str, dict[str, Any]], frozen: bool
 ) -> None:
-    floor, trig = rows["floor"], rows["triggers"]
+    floor, lanes, trig = rows["floor"], rows["lanes"], rows["triggers"]
     asked = n / interval * seconds
     us = {k: v["cpu_s"] / max(v["polls"], 1) * 1e6 for k, v in rows.items()}
     frozen_note = ", gc.freeze() after imports" if frozen else ""
     p99 = f"<= {P99_AT_1S:.0%}" if interval == 1 else ""
     over = "0" if interval == 5 else ""
-    passes = [f"{v['gc_full']} ({v['gc_full_max_ms']:.0f} ms)" for v in (floor, trig)]
+    three = (floor, lanes, trig)
+    passes = [f"{v['gc_full']} ({v['gc_full_max_ms']:.0f} ms)" for v in three]
     table = [
-        ["token requests", floor["tokens"], trig["tokens"], "", "1"],
-        ["polls done (of asked)", f"{floor['polls'] / asked:.0%}", f"{trig['polls'] / asked:.0%}", "", ""],
-        ["CPU per poll (us)", f"{us['floor']:.0f}", f"{us['triggers']:.0f}",
+        ["token requests", *(v["tokens"] for v in three), "", "1"],
+        ["polls done (of asked)", *(f"{v['polls'] / asked:.0%}" for v in three), "", ""],
+        ["CPU per poll (us)", *(f"{us[k]:.0f}" for k in ("floor", "lanes", "triggers")),
          f"{us['triggers'] / us['floor']:.2f}x", f"<= {CPU_RATIO:g}x"],
-        ["peak RSS growth (MB)", f"{floor['rss_growth_mb']:.1f}", f"{trig['rss_growth_mb']:.1f}", "",
-         f"< {RSS_MB:g}"],
-        ["lateness median", f"{floor['late_median']:.1%}", f"{trig['late_median']:.1%}", "", ""],
-        ["lateness p99", f"{floor['late_p99']:.1%}", f"{trig['late_p99']:.2%}", "", p99],
-        ["lateness max", f"{floor['late_max']:.1%}", f"{trig['late_max']:.1%}", "", ""],
-        ["polls over 10% late", f"{floor['late_over_10']:.2%}", f"{trig['late_over_10']:.2%}", "", over],
+        ["peak RSS growth (MB)", *(f"{v['rss_growth_mb']:.1f}" for v in three), "", f"< {RSS_MB:g}"],
+        ["lateness median", *(f"{v['late_median']:.1%}" for v in three), "", ""],
+        ["lateness p99", f"{floor['late_p99']:.1%}", f"{lanes['late_p99']:.1%}", f"{trig['late_p99']:.2%}",
+         "", p99],
+        ["lateness max", *(f"{v['late_max']:.1%}" for v in three), "", ""],
+        ["polls over 10% late", *(f"{v['late_over_10']:.2%}" for v in three), "", over],
         ["full GC passes (longest)", *passes, "", ""],
     ]  # fmt: skip
     report.table(
         f"{n} waiters, one poll per {interval:g} s each ({n / interval:g} polls/s asked), "
         f"{seconds:g} s measured after {WARMUP:g} s warm-up{frozen_note}",
-        ["measure", "floor (bare httpx)", "triggers", "ratio", "target (triggers)"],
+        [
+            "measure",
+            "floor (bare httpx)",
+            "lanes (transport alone)",
+            "triggers",
+            "ratio",
+            "target (triggers)",
+        ],
         table,
-        right=(1, 2, 3),
+        right=(1, 2, 3, 4),
     )
 
 
@@ -345,7 +391,7 @@ def main() -> int:
         help="gc.freeze() after the imports in both phases (to see what full garbage collections cost)",
     )
     add_json_argument(parser)
-    parser.add_argument("--phase", choices=["floor", "triggers"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["floor", "lanes", "triggers"], help=argparse.SUPPRESS)
     parser.add_argument("--interval", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)

@@ -5,7 +5,8 @@ the tables, notes and target verdicts it printed, collected here. ``RESULTS.md``
 the machine (cores, CPU, memory, Python, Airflow), a summary of every target (met, or the figures
 showing why not), then each benchmark's tables. ``--quick`` is a smoke test of the same pipeline
 (fewer runs, smaller loads, the newest Airflow only for the import table: a couple of minutes);
-its figures are not the benchmark's, so it writes to a temporary file unless ``--out`` is given.
+its figures are not the benchmark's, so it writes to a temporary file unless ``--out`` is given
+(as ``--only`` does: ``RESULTS.md`` holds whole runs only).
 
 Exit status: 0 when every benchmark ran (targets not met are reported, not an error; ``--strict``
 makes them one), 1 when one failed to run.
@@ -194,8 +195,8 @@ def main() -> int:
         raise SystemExit(f"unknown benchmark in {args.only}; known: {[s[0] for s in steps(uv, False)]}")
     if args.out:
         out = Path(args.out)
-    elif args.quick:
-        out = Path(tempfile.gettempdir(), "zuora-bench-RESULTS-quick.md")
+    elif args.quick or args.only:  # RESULTS.md holds full runs only: every figure from one run
+        out = Path(tempfile.gettempdir(), f"zuora-bench-RESULTS-{'quick' if args.quick else 'only'}.md")
     else:
         out = HERE / "RESULTS.md"
     info = machine()

@@ -135,6 +135,18 @@ def test_run_request_is_retryable_only_with_a_key_and_sends_it_only_there() -> N
         assert "Idempotency-Key" not in req.headers and req.retryable
 
 
+def test_retryable_follows_from_the_method_and_the_key_never_from_a_default() -> None:
+    # A new POST endpoint written by copying a GET one must not inherit "retry me".
+    assert not api.ApiRequest("POST", "/workflows/tasks/1/rerun").retryable
+    assert not api.ApiRequest("PATCH", "/x", headers={"Accept": "application/json"}).retryable
+    assert api.ApiRequest("POST", "/x", headers={"Idempotency-Key": "k"}).retryable
+    assert all(api.ApiRequest(m, "/x").retryable for m in ("GET", "PUT", "DELETE"))
+    assert api.ApiRequest("POST", "/oauth/token", retryable=True).retryable  # said explicitly
+    assert not api.ApiRequest("GET", "/x", retryable=False).retryable
+    a, b = api.ApiRequest("GET", "/x", params={"p": 1}), api.ApiRequest("GET", "/x", params={"p": 1})
+    assert a == b and a != api.ApiRequest("GET", "/y") and "path='/x'" in repr(a)
+
+
 def test_paths_and_ids() -> None:
     assert api.get_instance_request(400, H).path == "/workflows/workflow_runs/400"
     assert api.get_instance_request("400", H).path == "/workflows/workflow_runs/400"

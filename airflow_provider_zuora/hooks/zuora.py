@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)  # the DEBUG wire lines: method, path, status,
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRY_MAX_WAIT = 60.0
-_TOKEN_REQUEST = api.ApiRequest("POST", "/oauth/token")
+# A POST without a key, yet harmless to repeat: a second token replaces nothing the first did.
+_TOKEN_REQUEST = api.ApiRequest("POST", "/oauth/token", retryable=True)
 _TOKEN_HEADERS = {"Accept": "application/json", "User-Agent": api.USER_AGENT}
 _CLIENT_HEADERS = {"User-Agent": api.USER_AGENT, "Accept-Encoding": "gzip"}
 

@@ -13,19 +13,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 
 from airflow_provider_zuora import api
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraConfigError
-from airflow_provider_zuora.operators._resume import RunRecord, TryIdentity
-from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
-if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
+if TYPE_CHECKING:  # _resume, status and waiting load at run time: a DAG file's import stays cheap
+    from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
+    from airflow_provider_zuora.operators._resume import TryIdentity
 
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
@@ -38,16 +36,28 @@ _IN_PROGRESS_BUDGET = 120.0
 XCOM_INSTANCE_ID = "instance_id"
 
 
-class ZuoraWorkflowInstanceLink(BaseOperatorLink):
-    """Operator extra link to the workflow run in Zuora's UI (URL pattern: see the connection extras)."""
+class _ExtraLinks:
+    """``operator_extra_links``, made on first access from the class or an instance (a mapped
+    operator reads it from the class): the link's module stays out of a DAG file's import."""
 
-    name = "Zuora workflow run"
+    def __init__(self) -> None:
+        self._links: tuple[BaseOperatorLink, ...] | None = None
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
+    def __get__(self, obj: object, owner: type | None = None) -> tuple[BaseOperatorLink, ...]:
+        if self._links is None:
+            from airflow_provider_zuora.links import ZuoraWorkflowInstanceLink
 
-        url = XCom.get_value(ti_key=ti_key, key=self.xcom_key)
-        return url if isinstance(url, str) else ""
+            self._links = (ZuoraWorkflowInstanceLink(),)
+        return self._links
+
+
+def __getattr__(name: str) -> Any:
+    """``ZuoraWorkflowInstanceLink`` used to live here: DAGs serialized before still name it so."""
+    if name == "ZuoraWorkflowInstanceLink":
+        from airflow_provider_zuora.links import ZuoraWorkflowInstanceLink
+
+        return ZuoraWorkflowInstanceLink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_track_id(context: Context) -> str:
@@ -172,7 +182,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         "zuora_conn_id",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"parameters": "json"}
-    operator_extra_links = (ZuoraWorkflowInstanceLink(),)
+    operator_extra_links = _ExtraLinks()
     ui_color = "#e6f1f2"
 
     def __init__(
@@ -245,13 +255,16 @@ class RunZuoraWorkflowOperator(BaseOperator):
         context["ti"].xcom_push(key=XCOM_INSTANCE_ID, value=instance_id)
         url = self.hook.ui_url(instance_id)
         if url:
-            context["ti"].xcom_push(key=ZuoraWorkflowInstanceLink().xcom_key, value=url)
+            (link,) = self.operator_extra_links
+            context["ti"].xcom_push(key=link.xcom_key, value=url)
         if not self.wait_for_completion:
             return state
         return self._wait(context, state)
 
     def _start_or_find(self, context: Context, parameters: dict[str, Any], track_id: str) -> dict[str, Any]:
         """The instance this try waits on: one an earlier try of this clear started, or a new run."""
+        from airflow_provider_zuora.operators._resume import RunRecord, TryIdentity
+
         ident = TryIdentity.of(context, retries=self.retries or 0)
 
         def send(key: str, *, resent: bool) -> dict[str, Any]:
@@ -305,6 +318,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
         run. Airflow stops a running task's run through ``on_kill`` (a deferred one's only on 3.3,
         and only once the triggerer runs its trigger), so a run still going is stopped here; one
         that cannot be stopped fails the try rather than run twice at once."""
+        from airflow_provider_zuora.status import evaluate_instance
+
         if instance_id is None:
             self.log.info("Cleared since an earlier run call: starting a new run")
             return
@@ -334,6 +349,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
 
     def _reattach(self, instance_id: str | int) -> dict[str, Any] | None:
         """The state of an instance of this clear to wait on; None when it failed (a new run is due)."""
+        from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
+
         state = self.hook.get_workflow_instance(instance_id)
         outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
         if outcome.verdict is Verdict.FAILED:
@@ -348,6 +365,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
 
     def _send(self, key: str, parameters: dict[str, Any], track_id: str, *, resent: bool) -> dict[str, Any]:
         """The run call under ``key``; a key still in progress at Zuora (409) is waited for."""
+        from airflow_provider_zuora.status import describe_instance
+
         started = time.monotonic()
         for attempt in itertools.count(1):
             try:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_zuora import waiting
 from airflow_provider_zuora._compat import (
     AirflowFailException,
     AirflowSensorTimeout,
@@ -23,7 +22,7 @@ from airflow_provider_zuora._compat import (
 )
 from airflow_provider_zuora.exceptions import ZuoraConfigError, ZuoraWorkflowFailed
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # waiting (and through it status and api) loads at run time: cheap DAG files
     from airflow.sdk import Context
 
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
@@ -82,12 +81,16 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         return self._hook
 
     def _instance_id(self) -> str:
+        from airflow_provider_zuora import waiting
+
         try:
             return waiting.normalize_instance_id(self.instance_id)
         except ZuoraConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_zuora import waiting
+
         instance_id = self._instance_id()
         if self.deferrable:
             try:
@@ -124,6 +127,8 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
             raise (AirflowSkipException if self.soft_fail else AirflowSensorTimeout)(message) from exc
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_zuora import waiting
+
         instance_id = self._instance_id()
         polled = waiting.poll_or_none(
             self.hook,
@@ -160,6 +165,8 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger: the same verdicts and messages as poke mode."""
+        from airflow_provider_zuora import waiting
+
         return self._final(
             lambda: waiting.resume_from_event(
                 event,

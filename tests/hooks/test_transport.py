@@ -23,7 +23,7 @@ from airflow_provider_zuora.hooks._transport import (
 
 KEY = ("https://rest.zuora.com", "cid#digest")
 GET = api.ApiRequest("GET", "/workflows/workflow_runs/1")
-RUN = api.ApiRequest("POST", "/workflows/1/run", retryable=False)
+RUN = api.ApiRequest("POST", "/workflows/1/run")  # no Idempotency-Key: never retried
 
 
 # ---------------------------------------------------------------- tokens, threads

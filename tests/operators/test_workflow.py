@@ -9,13 +9,14 @@ from unittest import mock
 import pytest
 
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException
+from airflow_provider_zuora.links import ZuoraWorkflowInstanceLink
 from airflow_provider_zuora.operators._resume import STATE_KEY, TryIdentity
 from airflow_provider_zuora.operators.workflow import (
     RunZuoraWorkflowOperator,
-    ZuoraWorkflowInstanceLink,
     coerce_parameters,
     default_track_id,
 )
+from tests.helpers import modules_added
 
 RUNNING = {"id": 400, "name": "WF-396-00000003", "status": "Processing", "tasks": {"total": 2, "error": 0}}
 FINISHED = {**RUNNING, "status": "Finished", "tasks": {"total": 2, "success": 2, "error": 0}}
@@ -482,3 +483,22 @@ def test_a_409_on_a_first_try_is_not_waited_for(hook: mock.MagicMock) -> None:
     with pytest.raises(ZuoraApiError):
         op().execute(make_context(FakeStore()))
     assert hook.run_workflow.call_count == 1
+
+
+def test_a_dag_file_importing_operator_and_sensor_loads_no_run_time_module() -> None:
+    # Parse-time cost: the run-time machinery (resume keys, verdicts, waiting, hooks, HTTP) loads
+    # only when a task runs; a DAG file gets validation and the exceptions, nothing more.
+    added = modules_added(
+        "import airflow_provider_zuora.operators.workflow, airflow_provider_zuora.sensors.workflow",
+        after="import airflow.sdk",
+        roots=("airflow_provider_zuora", "requests", "tenacity"),
+    )
+    assert sorted(added) == [  # (airflow.sdk's provider discovery has loaded the package itself)
+        "airflow_provider_zuora._compat",
+        "airflow_provider_zuora.api",
+        "airflow_provider_zuora.exceptions",
+        "airflow_provider_zuora.operators",
+        "airflow_provider_zuora.operators.workflow",
+        "airflow_provider_zuora.sensors",
+        "airflow_provider_zuora.sensors.workflow",
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zuora.operators.workflow import ZuoraWorkflowInstanceLink
+from airflow_provider_zuora.links import ZuoraWorkflowInstanceLink
 from tests.conftest import REPO, load_dag
 
 pytestmark = [pytest.mark.dag, pytest.mark.integration]
