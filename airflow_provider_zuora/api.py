@@ -194,8 +194,8 @@ def validate_idempotency_key(value: str | None) -> str | None:
     return value
 
 
-def normalize_id(value: Any, field_name: str) -> str:
-    """An id as Zuora accepts it in a path: int or str on the way in, a safe path segment out."""
+def clean_id(value: Any, field_name: str) -> str:
+    """An id checked and stripped (int or str on the way in): for a query parameter."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ZuoraConfigError(f"{field_name} must be an int or a string, got {type(value).__name__}")
     text = str(value).strip()
@@ -206,7 +206,12 @@ def normalize_id(value: Any, field_name: str) -> str:
         )
     if not text.strip("."):  # "." or "..": would leave the path segment
         raise ZuoraConfigError(f"{field_name} {value!r} is not an id")
-    return quote(text, safe="")
+    return text
+
+
+def normalize_id(value: Any, field_name: str) -> str:
+    """An id as Zuora accepts it in a path: ``clean_id``, quoted as one safe path segment."""
+    return quote(clean_id(value, field_name), safe="")
 
 
 def _header_value(name: str, value: str | None) -> str | None:
@@ -266,12 +271,11 @@ def stop_instance_request(instance_id: int | str, headers: Mapping[str, str]) ->
 def list_tasks_request(instance_id: int | str, page: int, headers: Mapping[str, str]) -> ApiRequest:
     """One page of a run's tasks (``workflow_id`` is the *run* id here, per Zuora's examples)."""
     params = {
-        "workflow_id": str(instance_id).strip(),
+        "workflow_id": clean_id(instance_id, "instance_id"),
         "instance": "true",
         "page": page,
         "page_length": TASKS_PAGE_LENGTH,
     }
-    normalize_id(instance_id, "instance_id")
     return ApiRequest("GET", "/workflows/tasks", params=params, headers=dict(headers))
 
 

@@ -1,7 +1,7 @@
 """Zuora's named REST hosts, for the connection form's ``environment`` dropdown.
 
 Pure data, no imports: provider discovery and the connection form read it.
-Source: the SDK's ``ZuoraEnvironment`` (see docs/zuora-workflow-api.md, "Hosts and paths").
+Source: the SDK's ``ZuoraEnvironment`` (see docs/zuora-api.md, "Hosts and environments").
 """
 
 from __future__ import annotations

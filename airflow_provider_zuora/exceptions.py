@@ -117,3 +117,8 @@ class ZuoraWorkflowFailed(ZuoraError):
     def __init__(self, message: str, *, state: Mapping[str, Any] | None = None) -> None:
         self.state = dict(state or {})
         super().__init__(message)
+
+
+class ZuoraWaitTimeout(ZuoraError):
+    """A wait ended before the instance did: the operator's ``timeout``, in a worker or deferred
+    (the instance is stopped first). A retry of the task waits again on the same run."""

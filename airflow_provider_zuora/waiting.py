@@ -39,6 +39,7 @@ from airflow_provider_zuora.exceptions import (
     ZuoraAuthError,
     ZuoraConfigError,
     ZuoraError,
+    ZuoraWaitTimeout,
     ZuoraWorkflowFailed,
 )
 from airflow_provider_zuora.status import (
@@ -59,10 +60,6 @@ MAX_FIELD_CHARS = 2000
 
 # A poll is a GET: it is worth another try exactly when the hook would have retried it.
 _POLL = api.ApiRequest("GET", "/workflows/workflow_runs/{id}")
-
-
-class ZuoraWaitTimeout(ZuoraError):
-    """The wait ended before the instance did (the instance is stopped first, unless told not to)."""
 
 
 class InstanceApi(Protocol):

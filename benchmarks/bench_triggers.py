@@ -132,9 +132,8 @@ async def _lanes(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
     form = {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
     client = LaneClient(args.base_url, MAX_CONCURRENT_REQUESTS, {"Accept-Encoding": "gzip"})
-    times = {"timeout": 60.0, "connect_timeout": 10.0}
     try:
-        answer = await client.request("POST", "/oauth/token", data=form, **times)
+        answer = await client.request("POST", "/oauth/token", data=form, timeout=60.0, connect_timeout=10.0)
         headers = {"Authorization": f"Bearer {json.loads(answer.text)['access_token']}"}
 
         async def waiter(instance_id: str) -> None:
@@ -145,7 +144,7 @@ async def _lanes(args: argparse.Namespace, ids: list[str], win: Window) -> None:
                 next_poll = max(next_poll + args.interval, time.monotonic())
                 win.poll(instance_id)
                 path = f"/workflows/workflow_runs/{instance_id}"
-                got = await client.request("GET", path, headers=headers, **times)
+                got = await client.request("GET", path, headers=headers, timeout=60.0, connect_timeout=10.0)
                 if got.status != 200:
                     raise SystemExit(f"GET {path}: {got.status}")
                 json.loads(got.text)

@@ -17,7 +17,12 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_zuora import api
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException, conf
-from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraConfigError
+from airflow_provider_zuora.exceptions import (
+    ZuoraApiError,
+    ZuoraAuthError,
+    ZuoraConfigError,
+    ZuoraWaitTimeout,
+)
 
 if TYPE_CHECKING:  # _resume, status and waiting load at run time: a DAG file's import stays cheap
     from airflow.sdk import BaseOperatorLink, Context
@@ -455,7 +460,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
                 message = waiting.stop_after_timeout(
                     self.hook, instance_id, status=last_status, timeout=self.timeout, stop=True, log=self.log
                 )
-                raise AirflowException(message)
+                raise ZuoraWaitTimeout(message)  # as the deferred wait's timeout raises
             time.sleep(self.poll_interval)
 
     def _defer(self, instance_id: str) -> None:

@@ -70,6 +70,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         self.stop_on_timeout = stop_on_timeout
         self.deferrable = deferrable
         self._last_status: str | None = None
+        self._poke_failed = False
         self._hook: ZuoraHook | None = None
 
     @property
@@ -113,8 +114,9 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         try:
             return super().execute(context)
         except (AirflowSensorTimeout, AirflowSkipException) as exc:
-            # BaseSensorOperator's own timeout (a skip under soft_fail): stop the instance first.
-            if isinstance(exc, AirflowSkipException) and not str(exc).startswith("Sensor has timed out"):
+            # BaseSensorOperator's own timeout (a skip under soft_fail): stop the instance first. A
+            # skip raised while a poke was failing is soft_fail's verdict on that failure instead.
+            if isinstance(exc, AirflowSkipException) and self._poke_failed:
                 raise
             message = waiting.stop_after_timeout(
                 self.hook,
@@ -127,6 +129,13 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
             raise (AirflowSkipException if self.soft_fail else AirflowSensorTimeout)(message) from exc
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        try:
+            return self._poke()
+        except BaseException:
+            self._poke_failed = True  # what BaseSensorOperator raises next is about this: see execute()
+            raise
+
+    def _poke(self) -> bool | PokeReturnValue:
         from airflow_provider_zuora import waiting
 
         instance_id = self._instance_id()

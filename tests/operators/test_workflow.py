@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException
+from airflow_provider_zuora.exceptions import ZuoraWaitTimeout
 from airflow_provider_zuora.links import ZuoraWorkflowInstanceLink
 from airflow_provider_zuora.operators._resume import STATE_KEY, TryIdentity
 from airflow_provider_zuora.operators.workflow import (
@@ -405,7 +406,8 @@ def test_wait_timeout_stops_the_instance_then_fails(hook: mock.MagicMock, mocker
     mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
     clock = iter([0.0, 5.0, 11.0, 20.0])
     mocker.patch("airflow_provider_zuora.operators.workflow.time.monotonic", side_effect=lambda: next(clock))
-    with pytest.raises(AirflowException, match=r"Timed out after 10 s .* it was stopped"):
+    # The same exception as the deferred wait's timeout (ZuoraWaitTimeout, an AirflowException).
+    with pytest.raises(ZuoraWaitTimeout, match=r"Timed out after 10 s .* it was stopped"):
         op(wait_for_completion=True, timeout=10, poll_interval=1).execute(make_context(FakeStore()))
     hook.stop_workflow_instance.assert_called_once_with("400")
 

@@ -78,9 +78,12 @@ def test_stopped_fails() -> None:
         sensor(FakeHook(state("Stopped"))).execute({})
 
 
-def test_soft_fail_skips_a_failed_instance() -> None:
-    with pytest.raises(AirflowSkipException):
-        sensor(FakeHook(state("Stopped")), soft_fail=True).execute({})
+def test_soft_fail_skips_a_failed_instance_and_does_not_take_it_for_a_timeout() -> None:
+    task = sensor(FakeHook(state("Stopped")), soft_fail=True)
+    with pytest.raises(AirflowSkipException) as info:
+        task.execute({})
+    assert "Timed out" not in str(info.value)
+    assert ("stop", "400") not in task.hook.calls  # type: ignore[attr-defined]  # nothing to stop
 
 
 @pytest.mark.parametrize(
