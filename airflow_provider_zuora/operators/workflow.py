@@ -11,6 +11,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -230,15 +231,13 @@ class RunZuoraWorkflowOperator(BaseOperator):
         self.deferrable = deferrable
         self.durable = durable
         self.instance_id: str | int | None = None
-        self._hook: ZuoraHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> ZuoraHook:
-        if self._hook is None:
-            from airflow_provider_zuora.hooks.zuora import ZuoraHook
+        """The connection's hook, made on first use (the hook module loads only then)."""
+        from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
-            self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
-        return self._hook
+        return ZuoraHook(zuora_conn_id=self.zuora_conn_id)
 
     # ---------------------------------------------------------------- run
     def execute(self, context: Context) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -71,15 +72,13 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self._last_status: str | None = None
         self._poke_failed = False
-        self._hook: ZuoraHook | None = None
 
-    @property
+    @cached_property
     def hook(self) -> ZuoraHook:
-        if self._hook is None:
-            from airflow_provider_zuora.hooks.zuora import ZuoraHook
+        """The connection's hook, made on first use (the hook module loads only then)."""
+        from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
-            self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
-        return self._hook
+        return ZuoraHook(zuora_conn_id=self.zuora_conn_id)
 
     def _instance_id(self) -> str:
         from airflow_provider_zuora import waiting

@@ -12,6 +12,7 @@ import json
 import time
 import zlib
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -62,7 +63,6 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.fail_on_task_errors = bool(fail_on_task_errors)
-        self._hook: ZuoraHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -84,13 +84,12 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
     def __hash__(self) -> int:
         return hash(json.dumps(self.serialize(), sort_keys=True))
 
-    @property
+    @cached_property
     def hook(self) -> ZuoraHook:
-        if self._hook is None:
-            from airflow_provider_zuora.hooks.zuora import ZuoraHook
+        """The connection's hook, made on first use (the hook module loads only then)."""
+        from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
-            self._hook = ZuoraHook(zuora_conn_id=self.zuora_conn_id)
-        return self._hook
+        return ZuoraHook(zuora_conn_id=self.zuora_conn_id)
 
     def _first_delay(self) -> float:
         """Spread triggers over the poll interval so a thousand of them do not poll in one burst.
@@ -193,6 +192,6 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
 
     async def cleanup(self) -> None:
         """Release this trigger's hold on the shared HTTP clients."""
-        if self._hook is not None:
-            hook, self._hook = self._hook, None
+        hook = self.__dict__.pop("hook", None)  # only a hook that was made (cached_property)
+        if hook is not None:
             await hook.aclose()

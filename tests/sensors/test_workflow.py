@@ -34,7 +34,7 @@ def sensor(hook: FakeHook, **kwargs: Any) -> ZuoraWorkflowInstanceSensor:
     task = ZuoraWorkflowInstanceSensor(
         **{"task_id": "wait", "instance_id": 400, "poke_interval": 0, **kwargs}
     )
-    task._hook = hook  # type: ignore[assignment]
+    task.hook = hook  # type: ignore[assignment]
     return task
 
 

@@ -64,7 +64,7 @@ class FakeAsyncHook:
 
 def make(hook: FakeAsyncHook, **kwargs: Any) -> ZuoraWorkflowInstanceTrigger:
     trigger = ZuoraWorkflowInstanceTrigger(**{"instance_id": 400, "poll_interval": 0.01, **kwargs})
-    trigger._hook = hook  # type: ignore[assignment]
+    trigger.hook = hook  # type: ignore[assignment]
     trigger._log = LOG  # a stdlib logger, so caplog sees the lines (Airflow's default is structlog)
     return trigger
 
@@ -304,7 +304,7 @@ async def test_cleanup_releases_the_hook_once() -> None:
     await trigger.cleanup()
     await trigger.cleanup()
     assert hook.closed
-    assert trigger._hook is None
+    assert "hook" not in vars(trigger)  # released: a later use would make a new one
 
 
 async def test_cleanup_without_a_hook_does_nothing() -> None:
