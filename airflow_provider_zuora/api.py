@@ -17,7 +17,6 @@ import datetime as dt
 import gzip
 import json
 import math
-import random
 import zlib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -31,7 +30,6 @@ from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,
     ZuoraConfigError,
-    ZuoraTransportError,
 )
 
 RESERVED_PARAMETER_KEYS = frozenset({"controller", "action", "id", "user_email", "user_token", "format"})
@@ -386,7 +384,7 @@ def api_error(
         "body": body if body is not None else text[:2000],
     }
     # On the token call a 401 means bad credentials (unless the gateway says it is passing). On an API
-    # call it usually means the token died: the transport refreshes it once (``is_auth_refresh``).
+    # call it usually means the token died: the hook refreshes it once (see :mod:`.calls`).
     if status == 401 and token_call and TRANSIENT_401_MESSAGE.lower() not in message.lower():
         return ZuoraAuthError(status, message, **kwargs)
     return ZuoraApiError(status, message, **kwargs)
@@ -445,48 +443,3 @@ def next_page(body: Any, page: int) -> int | None:
     if not isinstance(pagination, Mapping) or not pagination.get("next_page"):
         return None
     return page + 1
-
-
-# ------------------------------------------------------------------ retries
-def is_auth_refresh(error: BaseException) -> bool:
-    """A 401 on an API call (not bad credentials): refresh the token and try once more."""
-    return (
-        isinstance(error, ZuoraApiError)
-        and not isinstance(error, ZuoraAuthError)
-        and error.status_code == 401
-    )
-
-
-def should_retry(request: ApiRequest, error: BaseException) -> bool:
-    """429/5xx/network errors are retried, never other 4xx, never an un-keyed run call."""
-    if not request.retryable:
-        return False
-    if isinstance(error, ZuoraTransportError):
-        return True
-    if isinstance(error, ZuoraApiError):  # 429, 5xx, the gateway's passing 401; never bad credentials
-        return error.retryable
-    return False
-
-
-def retry_again(request: ApiRequest, error: BaseException) -> bool:
-    """The hook's retry predicate: ``should_retry``, unless the error already ran out of tries in an
-    inner retry loop (the token fetch inside a call), which another round would only multiply.
-
-    (Callers that poll, the sensor and the trigger, still judge such an error by ``should_retry``.)
-    """
-    return getattr(error, "attempts", None) is None and should_retry(request, error)
-
-
-def exhausted(error: BaseException, attempts: int) -> BaseException:
-    """The error to raise when retries ran out: the last one, saying how many tries were made."""
-    if isinstance(error, (ZuoraApiError, ZuoraTransportError)):
-        error.attempts = attempts
-    return error
-
-
-def backoff_seconds(attempt: int, error: BaseException | None, *, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter; ``Retry-After`` wins, capped at ``cap``."""
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        return min(float(retry_after), cap)
-    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))  # noqa: S311 - jitter, not crypto

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow_provider_zuora import api
+from airflow_provider_zuora import api, calls
 from airflow_provider_zuora._compat import AirflowFailException
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
@@ -57,9 +57,6 @@ EVENT_STATUSES = frozenset({SUCCESS, FAILED, ERROR, TIMEOUT})
 # A trigger event lands in the metadata DB: keep it small whatever Zuora sends back.
 MAX_EVENT_TASKS = 20
 MAX_FIELD_CHARS = 2000
-
-# A poll is a GET: it is worth another try exactly when the hook would have retried it.
-_POLL = api.ApiRequest("GET", "/workflows/workflow_runs/{id}")
 
 
 class InstanceApi(Protocol):
@@ -88,14 +85,13 @@ def normalize_instance_id(value: Any, field: str = "instance_id") -> str:
     The rules are the API's (``api.normalize_id``: int or non-empty str, not what a missing XCom
     renders to); the id is kept unquoted, as the hook quotes it again for the path.
     """
-    api.normalize_id(value, field)
-    return str(value).strip()
+    return api.clean_id(value, field)
 
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors another poll may get past: the hook's own rule for a GET (429, 5xx, network,
     the gateway's passing 401)."""
-    return api.should_retry(_POLL, exc)
+    return calls.is_transient(exc)
 
 
 def permanent_error_message(exc: BaseException, instance_id: str, *, conn_id: str | None = None) -> str:

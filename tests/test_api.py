@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zuora import __version__, api
+from airflow_provider_zuora import __version__, api, calls
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,
     ZuoraConfigError,
-    ZuoraTransportError,
 )
 
 H = api.base_headers(entity_ids=None, org_ids=None, track_id=None)
@@ -233,7 +232,7 @@ def test_401_from_the_token_call_is_an_auth_error_unless_passing() -> None:
     passing = api.api_error(401, {}, '{"message": "Failed to get user info"}', token_call=True)
     assert not isinstance(passing, ZuoraAuthError)
     on_api = api.api_error(401, {}, '{"message": "Authentication error"}')
-    assert not isinstance(on_api, ZuoraAuthError) and api.is_auth_refresh(on_api)
+    assert not isinstance(on_api, ZuoraAuthError) and calls.classify(on_api) == calls.EXPIRED
 
 
 def test_retry_after() -> None:
@@ -259,75 +258,6 @@ def test_next_page() -> None:
     assert api.next_page({"pagination": {"next_page": "http://x?page=2"}}, 1) == 2
     assert api.next_page({"pagination": {"next_page": None}}, 3) is None
     assert api.next_page({"data": []}, 1) is None
-
-
-# ---------------------------------------------------------------- retries
-GET = api.get_instance_request(1, H)
-RUN = api.run_workflow_request(1, {}, headers=H)
-KEYED = api.run_workflow_request(1, {}, idempotency_key="k", headers=H)
-
-
-@pytest.mark.parametrize(
-    ("error", "get", "run", "keyed"),
-    [
-        (ZuoraApiError(429, "x"), True, False, True),
-        (ZuoraApiError(500, "x"), True, False, True),
-        (ZuoraApiError(502, "x"), True, False, True),
-        (ZuoraApiError(503, "x"), True, False, True),
-        (ZuoraApiError(504, "x"), True, False, True),
-        (ZuoraTransportError("x"), True, False, True),
-        (ZuoraApiError(401, "Failed to get user info"), True, False, True),
-        (ZuoraApiError(400, "x"), False, False, False),
-        (ZuoraApiError(401, "Authentication error"), False, False, False),
-        (ZuoraApiError(403, "x"), False, False, False),
-        (ZuoraApiError(404, "x"), False, False, False),
-        (ZuoraApiError(406, "x"), False, False, False),
-        (ZuoraApiError(409, "x"), False, False, False),
-        (ZuoraApiError(422, "x"), False, False, False),
-        (ZuoraAuthError(401, "x"), False, False, False),
-        (ValueError("x"), False, False, False),
-    ],
-)
-def test_should_retry(error: BaseException, get: bool, run: bool, keyed: bool) -> None:
-    assert (api.should_retry(GET, error), api.should_retry(RUN, error), api.should_retry(KEYED, error)) == (
-        get,
-        run,
-        keyed,
-    )
-
-
-def test_backoff_is_jittered_exponential_and_retry_after_wins_capped() -> None:
-    for attempt in range(1, 8):
-        delays = [api.backoff_seconds(attempt, None, base=1, cap=20) for _ in range(50)]
-        assert all(0 <= d <= min(20, 2 ** (attempt - 1)) for d in delays)
-        assert len(set(delays)) > 1  # jitter
-    assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=5), base=1, cap=60) == 5
-    assert api.backoff_seconds(1, ZuoraApiError(429, "x", retry_after=600), base=1, cap=60) == 60
-
-
-def test_exhausted_marks_the_last_error_with_the_tries() -> None:
-    err = ZuoraApiError(503, "busy")
-    assert api.exhausted(err, 3) is err and err.attempts == 3
-    transport = ZuoraTransportError("reset")
-    assert api.exhausted(transport, 2) is transport and "gave up after 2 attempts" in str(transport)
-    other = ValueError("bug")
-    assert api.exhausted(other, 2) is other
-
-
-def test_should_retry_agrees_with_retryable() -> None:
-    for error in (
-        ZuoraApiError(401, "Failed to get user info"),
-        ZuoraApiError(401, "nope"),
-        ZuoraApiError(429, ""),
-    ):
-        assert api.should_retry(GET, error) is error.retryable
-
-
-def test_an_error_that_already_ran_out_of_tries_is_not_retried_again() -> None:
-    spent = api.exhausted(ZuoraApiError(503, "x"), 5)
-    assert not api.retry_again(GET, spent)  # the hook's outer loop
-    assert api.should_retry(GET, spent)  # still transient for a poller (sensor, trigger)
-    assert api.retry_again(GET, ZuoraApiError(503, "x"))
 
 
 # ---------------------------------------------------------------- edges of the rules above
@@ -394,20 +324,6 @@ def test_retry_after_reads_the_rfc850_date_form() -> None:
 def test_retry_after_reads_the_asctime_date_form(value: str) -> None:
     now = dt.datetime(1994, 11, 6, 8, 49, 0, tzinfo=UTC)
     assert api.retry_after_seconds({"Retry-After": value}, now) == 37
-
-
-def test_backoff_doubles_from_the_base_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.random, "uniform", lambda low, high: high)  # the top of each jitter range
-    assert [api.backoff_seconds(n, None, base=1, cap=20) for n in range(0, 8)] == [1, 1, 2, 4, 8, 16, 20, 20]
-    assert api.backoff_seconds(3, ZuoraApiError(503, "x"), base=0.5, cap=60) == 2
-    monkeypatch.setattr(api.random, "uniform", lambda low, high: low)
-    assert api.backoff_seconds(5, None, base=1, cap=20) == 0  # full jitter: from zero
-
-
-def test_backoff_edges() -> None:
-    assert api.backoff_seconds(4, ZuoraApiError(429, "x", retry_after=0), base=1, cap=60) == 0
-    assert api.backoff_seconds(4, ZuoraTransportError("x"), base=1, cap=0) == 0
-    assert api.backoff_seconds(2, ZuoraApiError(429, "x", retry_after=7), base=1, cap=0) == 0
 
 
 @pytest.mark.parametrize(
@@ -572,11 +488,3 @@ def test_empty_header_values_are_dropped_and_values_trimmed() -> None:
 def test_header_values_with_control_characters_are_refused() -> None:
     with pytest.raises(ZuoraConfigError, match="entity_ids"):
         api.base_headers(entity_ids="E1\x00", org_ids=None, track_id=None)
-
-
-@pytest.mark.parametrize(
-    "error",
-    [ZuoraAuthError(503, "x"), ZuoraApiError(418, "x"), ConnectionError("raw"), TimeoutError("raw")],
-)
-def test_should_retry_refuses_what_is_not_a_zuora_transient(error: BaseException) -> None:
-    assert not api.should_retry(GET, error)

@@ -23,11 +23,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
-
-from airflow_provider_zuora import api
 from airflow_provider_zuora.exceptions import ZuoraTransportError
 
 if TYPE_CHECKING:
@@ -37,52 +34,6 @@ if TYPE_CHECKING:
 
 TokenKey = tuple[str, str]
 MAX_CONCURRENT_REQUESTS = 40
-RETRY_BASE_WAIT = 1.0
-
-
-def retry_kwargs(request: api.ApiRequest, *, max_attempts: int, max_wait: float, log: Any) -> dict[str, Any]:
-    """tenacity settings for one call, for ``Retrying`` and ``AsyncRetrying`` alike.
-
-    The decisions are :mod:`api`'s (``should_retry``, ``backoff_seconds``, ``exhausted``): each
-    retry is logged once with its wait, and running out raises the last error with the try count.
-    """
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        return api.backoff_seconds(state.attempt_number, error, base=RETRY_BASE_WAIT, cap=max_wait)
-
-    def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "Zuora %s %s failed (%s); try %d of %d in %.1f s",
-            request.method,
-            request.path,
-            error,
-            state.attempt_number + 1,
-            max_attempts,
-            state.upcoming_sleep,
-        )
-
-    def give_up(state: RetryCallState) -> Any:
-        error = state.outcome.exception() if state.outcome else None
-        if error is None:  # pragma: no cover - tenacity calls this only after a failure
-            raise AssertionError("retries ended without an error")
-        raise api.exhausted(error, state.attempt_number)
-
-    return {
-        "stop": stop_after_attempt(max_attempts),
-        "wait": wait,
-        "retry": retry_if_exception(lambda e: api.retry_again(request, e)),
-        "before_sleep": before_sleep,
-        "retry_error_callback": give_up,
-        "reraise": True,
-    }
-
-
-class Refresh:
-    """Per call: whether the one token refresh a 401 allows was used."""
-
-    used = False
 
 
 def keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -6,23 +6,24 @@ rules in :mod:`airflow_provider_zuora.api`: same URLs, headers, validation, erro
 decisions; what is here is only moving bytes. The connection is read by ``hooks/_config.py``;
 the process-wide token cache and async client pool live in ``hooks/_transport.py``.
 
-Retries (tenacity): 429, 500, 502, 503, 504, connection errors and timeouts, with exponential
+Retries follow :mod:`airflow_provider_zuora.calls` (the policy, without I/O; the two drivers
+here only send, sleep and log): 429, 5xx, connection errors and timeouts, with exponential
 backoff and full jitter (``Retry-After`` wins, both capped at ``retry_max_wait``), at most
 ``max_attempts`` tries in all; then the last error is raised, saying how many tries were made.
-Other 4xx are never retried, and a run call only when it carries an ``Idempotency-Key``. A 401
-on an API call fetches a new token and sends the call again, once per call.
+Other 4xx are never retried, and a run call only when it carries an ``Idempotency-Key``; a keyed
+call that Zuora answers 409 (the key still in progress) is resent until Zuora replays its answer.
+A 401 on an API call fetches a new token and sends the call again, once per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from tenacity import AsyncRetrying, Retrying
-
-from airflow_provider_zuora import api
+from airflow_provider_zuora import api, calls
 from airflow_provider_zuora._compat import BaseHook, aget_connection, amask_secret, mask_secret
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.hooks._config import (
@@ -34,9 +35,7 @@ from airflow_provider_zuora.hooks._transport import (
     ASYNC_CLIENTS,
     MAX_CONCURRENT_REQUESTS,
     TOKENS,
-    Refresh,
     keep_headers,
-    retry_kwargs,
 )
 
 if TYPE_CHECKING:
@@ -164,10 +163,26 @@ class ZuoraHook(BaseHook):
         return connection_form_widgets()
 
     # ---------------------------------------------------------------- shared by both transports
-    def _retry_kwargs(self, request: api.ApiRequest, cfg: ZuoraConfig) -> dict[str, Any]:
-        return retry_kwargs(
-            request, max_attempts=cfg.max_attempts, max_wait=self.retry_max_wait, log=self.log
+    def _policy(self, request: api.ApiRequest, cfg: ZuoraConfig, *, can_refresh: bool = True) -> calls.Call:
+        return calls.Call(
+            request,
+            max_attempts=cfg.max_attempts,
+            max_wait=self.retry_max_wait,
+            now=time.monotonic(),
+            base_wait=calls.BASE_WAIT,
+            can_refresh=can_refresh,
         )
+
+    def _next(self, call: calls.Call, error: BaseException) -> calls.Step:
+        """The step after a failed try: logged here; a ``FAIL`` raises the error to give up with."""
+        step = call.after(error, now=time.monotonic())
+        if step.action == calls.FAIL:
+            raise step.error or error
+        if step.action == calls.RETRY:
+            self.log.warning("%s", step.message)
+        elif step.action == calls.WAIT_FOR_KEY:
+            self.log.info("%s", step.message)
+        return step
 
     def _read_token_answer(self, answer: tuple[int, Any, str]) -> Any:
         try:
@@ -237,43 +252,38 @@ class ZuoraHook(BaseHook):
     def _fetch_token(self) -> tuple[str, float]:
         cfg = self.config
         form = api.token_form(cfg.client_id, cfg.client_secret)
-        for attempt in Retrying(**self._retry_kwargs(_TOKEN_REQUEST, cfg)):
-            with attempt:
-                body = self._read_token_answer(
-                    self._http(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
-                )
+        call = self._policy(_TOKEN_REQUEST, cfg, can_refresh=False)
+        while True:
+            try:
+                answer = self._http(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
+                body = self._read_token_answer(answer)
+                break
+            except (ZuoraApiError, ZuoraTransportError) as err:
+                step = self._next(call, err)
+            time.sleep(step.seconds)
         token, expires_in = api.read_token(body)
         mask_secret(token)
         return token, api.token_lifetime(expires_in)
 
-    def _send_once(self, cfg: ZuoraConfig, request: api.ApiRequest, refresh: Refresh) -> Any:
+    def _send(self, request: api.ApiRequest) -> Any:
+        """Send ``request`` as its :class:`~airflow_provider_zuora.calls.Call` policy says."""
+        cfg = self.config
+        call = self._policy(request, cfg)
         body, encoding = api.encode_body(request.json)
         while True:
-            token = TOKENS.get(cfg.token_key, self._fetch_token)
+            token = TOKENS.get(cfg.token_key, self._fetch_token)  # its own failures are final here
             headers = {**request.headers, **encoding, "Authorization": f"Bearer {token}"}
-            answer = self._http(
-                cfg, request.method, request.path, params=request.params, data=body, headers=headers
-            )
             try:
+                answer = self._http(
+                    cfg, request.method, request.path, params=request.params, data=body, headers=headers
+                )
                 return api.read_response(*answer)
-            except ZuoraApiError as err:
-                if refresh.used or not api.is_auth_refresh(err):
-                    raise
-                refresh.used = True  # a 401: a new token, and the call once more
+            except (ZuoraApiError, ZuoraTransportError) as err:
+                step = self._next(call, err)
+            if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)
-
-    def _send(self, request: api.ApiRequest) -> Any:
-        cfg, refresh = self.config, Refresh()
-        try:  # the first try outside tenacity: most calls succeed, and its set-up costs ~0.2 ms
-            return self._send_once(cfg, request, refresh)
-        except Exception as err:
-            replay = [err]  # ...and a failure goes through tenacity as its try 1: same decisions
-        for attempt in Retrying(**self._retry_kwargs(request, cfg)):
-            with attempt:
-                if replay:
-                    raise replay.pop()
-                return self._send_once(cfg, request, refresh)
-        raise AssertionError("unreachable")
+            else:
+                time.sleep(step.seconds)
 
     # ---------------------------------------------------------------- async transport (httpcore lanes)
     def _aclient_for(self, cfg: ZuoraConfig) -> LaneClient:
@@ -299,42 +309,38 @@ class ZuoraHook(BaseHook):
     async def _afetch_token(self) -> tuple[str, float]:
         cfg = await self.aconfig()
         form = api.token_form(cfg.client_id, cfg.client_secret)
-        async for attempt in AsyncRetrying(**self._retry_kwargs(_TOKEN_REQUEST, cfg)):
-            with attempt:
+        call = self._policy(_TOKEN_REQUEST, cfg, can_refresh=False)
+        while True:
+            try:
                 answer = await self._ahttp(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
                 body = self._read_token_answer(answer)
+                break
+            except (ZuoraApiError, ZuoraTransportError) as err:
+                step = self._next(call, err)
+            await asyncio.sleep(step.seconds)
         token, expires_in = api.read_token(body)
         await amask_secret(token)
         return token, api.token_lifetime(expires_in)
 
-    async def _asend_once(self, cfg: ZuoraConfig, request: api.ApiRequest, refresh: Refresh) -> Any:
+    async def _asend(self, request: api.ApiRequest) -> Any:
+        """The async :meth:`_send`: the same policy, on the loop's shared client and token."""
+        cfg = await self.aconfig()
+        call = self._policy(request, cfg)
         body, encoding = api.encode_body(request.json)
         while True:
             token = await TOKENS.aget(cfg.token_key, self._afetch_token)
             headers = {**request.headers, **encoding, "Authorization": f"Bearer {token}"}
-            answer = await self._ahttp(
-                cfg, request.method, request.path, params=request.params, content=body, headers=headers
-            )
             try:
+                answer = await self._ahttp(
+                    cfg, request.method, request.path, params=request.params, content=body, headers=headers
+                )
                 return api.read_response(*answer)
-            except ZuoraApiError as err:
-                if refresh.used or not api.is_auth_refresh(err):
-                    raise
-                refresh.used = True
+            except (ZuoraApiError, ZuoraTransportError) as err:
+                step = self._next(call, err)
+            if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)
-
-    async def _asend(self, request: api.ApiRequest) -> Any:
-        cfg, refresh = await self.aconfig(), Refresh()
-        try:  # as in _send: tenacity only once a try has failed
-            return await self._asend_once(cfg, request, refresh)
-        except Exception as err:
-            replay = [err]
-        async for attempt in AsyncRetrying(**self._retry_kwargs(request, cfg)):
-            with attempt:
-                if replay:
-                    raise replay.pop()
-                return await self._asend_once(cfg, request, refresh)
-        raise AssertionError("unreachable")
+            else:
+                await asyncio.sleep(step.seconds)
 
     async def aclose(self) -> None:
         """Release this hook's share of the loop's HTTP client (closed when no hook uses it)."""

@@ -7,7 +7,6 @@ a user's clear starts a fresh run. See :mod:`airflow_provider_zuora.operators._r
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,11 +32,6 @@ if TYPE_CHECKING:  # _resume, status and waiting load at run time: a DAG file's 
 
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
-#: A key may meet an earlier request under it still in progress at Zuora (409): the hook's own
-#: retry after a read timeout, or an earlier try's run call. Resend it after 1, 2, 4, 8 s, then every
-#: 10 s, for up to this long in all: longer than the first request can take (the hook's read
-#: timeout is 60 s by default), so its answer is replayed rather than lost.
-_IN_PROGRESS_BUDGET = 120.0
 #: XCom key of the instance id, pushed as soon as the run call returns.
 XCOM_INSTANCE_ID = "instance_id"
 
@@ -137,11 +131,6 @@ def with_hint(err: ZuoraApiError) -> str:
         return text
     head, sep, ids = text.partition(" | ")
     return f"{head.rstrip('.')}. What to do: {hint}{sep}{ids}"
-
-
-def is_run_id_conflict(err: ZuoraApiError) -> bool:
-    """Zuora's 409 for a workflow_id that is a run's id (not the 409 of a key still in progress)."""
-    return err.status_code == 409 and "is an instance" in str(err.message).lower()
 
 
 def _parse_object_string(text: str) -> Any:
@@ -368,51 +357,36 @@ class RunZuoraWorkflowOperator(BaseOperator):
         return state
 
     def _send(self, key: str, parameters: dict[str, Any], track_id: str, *, resent: bool) -> dict[str, Any]:
-        """The run call under ``key``; a key still in progress at Zuora (409) is waited for."""
+        """The run call under ``key`` (the hook waits out a key still in progress at Zuora)."""
+        from airflow_provider_zuora.calls import is_run_id_conflict
         from airflow_provider_zuora.status import describe_instance
 
-        started = time.monotonic()
-        for attempt in itertools.count(1):
-            try:
-                state = self.hook.run_workflow(
-                    self.workflow_id,
-                    parameters,
-                    idempotency_key=key,
-                    track_id=track_id,
-                    entity_ids=self.entity_ids,
-                    org_ids=self.org_ids,
-                )
-                break
-            except ZuoraApiError as err:
-                if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
-                    # Unknown workflow, callout off, missing parameters, no permission: no retry can help.
-                    raise AirflowFailException(
-                        f"Zuora refused to run workflow {self.workflow_id}: {with_hint(err)}"
-                    ) from err
-                if is_run_id_conflict(err):  # never waited for: no replay will come
-                    raise ZuoraApiError(
-                        409,
-                        f"workflow_id {self.workflow_id} is the id of a workflow run (instance), not of a "
-                        "workflow: set workflow_id to the workflow's own id (the run's originalWorkflowId). "
-                        f"Zuora said: {err.message}",
-                        request_id=err.request_id,
-                        track_id=err.track_id,
-                        body=err.body,
-                    ) from err
-                wait = min(2.0 ** (attempt - 1), 10.0)
-                in_budget = time.monotonic() - started + wait <= _IN_PROGRESS_BUDGET
-                if not (err.status_code == 409 and in_budget):
-                    raise
-                # An earlier request under this key (the hook's retry after a timeout, or an earlier
-                # try's) is still in progress at Zuora: once it ends, Zuora replays its answer for
-                # the key. Wait for that rather than fail, or start a second run under a new key.
-                self.log.info(
-                    "Zuora answered 409: an earlier run call under this key is still in progress (%s); "
-                    "trying again in %g s",
-                    err.message,
-                    wait,
-                )
-                time.sleep(wait)
+        try:
+            state = self.hook.run_workflow(
+                self.workflow_id,
+                parameters,
+                idempotency_key=key,
+                track_id=track_id,
+                entity_ids=self.entity_ids,
+                org_ids=self.org_ids,
+            )
+        except ZuoraApiError as err:
+            if isinstance(err, ZuoraAuthError) or err.status_code in _PERMANENT_RUN_ERRORS:
+                # Unknown workflow, callout off, missing parameters, no permission: no retry can help.
+                raise AirflowFailException(
+                    f"Zuora refused to run workflow {self.workflow_id}: {with_hint(err)}"
+                ) from err
+            if is_run_id_conflict(err):
+                raise ZuoraApiError(
+                    409,
+                    f"workflow_id {self.workflow_id} is the id of a workflow run (instance), not of a "
+                    "workflow: set workflow_id to the workflow's own id (the run's originalWorkflowId). "
+                    f"Zuora said: {err.message}",
+                    request_id=err.request_id,
+                    track_id=err.track_id,
+                    body=err.body,
+                ) from err
+            raise  # 429/5xx after the hook's tries, or a key in progress for too long: Airflow retries
         self.log.info(
             "%s Zuora workflow %s: %s, status %s, track id %s",
             "Resent the run call of" if resent else "Started",

@@ -41,7 +41,7 @@ def conn(monkeypatch: pytest.MonkeyPatch) -> None:
             }
         ),
     )
-    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)  # retries without waiting
+    monkeypatch.setattr("time.sleep", lambda s: None)  # the hook retries without waiting
 
 
 def hook(**kwargs: Any) -> ZuoraHook:

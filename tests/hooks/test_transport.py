@@ -1,25 +1,19 @@
-"""The shared token cache, async client pool and retry settings (hooks/_transport.py), without HTTP."""
+"""The shared token cache and async client pool (hooks/_transport.py), without HTTP."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from concurrent.futures import Future
 from typing import Any
 
 import httpx
 import pytest
-from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_zuora import api
-from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
+from airflow_provider_zuora.exceptions import ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.hooks import _transport
-from airflow_provider_zuora.hooks._transport import (
-    AsyncClientPool,
-    TokenCache,
-    retry_kwargs,
-)
+from airflow_provider_zuora.hooks._transport import AsyncClientPool, TokenCache
 
 KEY = ("https://rest.zuora.com", "cid#digest")
 GET = api.ApiRequest("GET", "/workflows/workflow_runs/1")
@@ -209,42 +203,3 @@ def test_each_event_loop_gets_its_own_client() -> None:
     first = asyncio.run(take())
     second = asyncio.run(take())
     assert first is not second
-
-
-# ---------------------------------------------------------------- retry settings
-def test_retries_log_each_wait_once_and_give_up_saying_how_often(caplog: pytest.LogCaptureFixture) -> None:
-    log = logging.getLogger("test.retry")
-    caplog.set_level(logging.WARNING, logger="test.retry")
-    calls: list[int] = []
-    kwargs = retry_kwargs(GET, max_attempts=3, max_wait=0, log=log)
-    with pytest.raises(ZuoraApiError) as err:
-        for attempt in Retrying(**kwargs):
-            with attempt:
-                calls.append(1)
-                raise ZuoraApiError(503, "busy")
-    assert len(calls) == 3
-    assert err.value.attempts == 3 and "gave up after 3 attempts" in str(err.value)
-    lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2 and "try 2 of 3" in lines[0] and "try 3 of 3" in lines[1]
-    assert "503" in lines[0]
-
-
-def test_permanent_errors_and_unkeyed_runs_are_raised_at_once_unchanged() -> None:
-    for request, error in ((GET, ZuoraApiError(404, "gone")), (RUN, ZuoraApiError(503, "busy"))):
-        calls: list[int] = []
-        with pytest.raises(ZuoraApiError) as err:
-            for attempt in Retrying(**retry_kwargs(request, max_attempts=5, max_wait=0, log=logging)):
-                with attempt:
-                    calls.append(1)
-                    raise error
-        assert calls == [1] and err.value is error and err.value.attempts is None
-
-
-async def test_async_retries_share_the_settings() -> None:
-    calls: list[int] = []
-    with pytest.raises(ZuoraTransportError, match="gave up after 2 attempts"):
-        async for attempt in AsyncRetrying(**retry_kwargs(GET, max_attempts=2, max_wait=0, log=logging)):
-            with attempt:
-                calls.append(1)
-                raise ZuoraTransportError("Zuora GET / got no answer: ConnectError")
-    assert len(calls) == 2

@@ -105,7 +105,7 @@ async def test_a_thousand_triggers_with_wrong_credentials_make_one_token_request
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def refused(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # long enough for every hook to be waiting on this one fetch
         return httpx.Response(401, json={"message": "Authentication error"})
 
     seen = serve_async(monkeypatch, refused)

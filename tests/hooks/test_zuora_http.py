@@ -35,7 +35,7 @@ def conn(monkeypatch: pytest.MonkeyPatch) -> None:
         "AIRFLOW_CONN_ZUORA_DEFAULT",
         json.dumps({"conn_type": "zuora", "host": BASE, "login": "client-id", "password": SECRET}),
     )
-    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)
+    monkeypatch.setattr("airflow_provider_zuora.hooks.zuora.time.sleep", lambda s: None)
 
 
 def urls(requests_mock: Any) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 import requests
 from requests_mock import ANY
 
-from airflow_provider_zuora import __version__, api
+from airflow_provider_zuora import __version__, api, calls
 from airflow_provider_zuora.environments import ENVIRONMENTS
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
@@ -303,10 +303,46 @@ def test_a_keyed_run_is_resent_with_the_same_key_and_body(requests_mock: Any) ->
     assert {r.body for r in runs} == {b'{"a":1}'}
 
 
+def test_a_keyed_run_call_still_in_progress_at_zuora_is_resent_until_replayed(
+    requests_mock: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("airflow_provider_zuora.hooks.zuora.time.sleep", slept.append)
+    requests_mock.post(TOKEN_URL, **token_answer())
+    busy = {"status_code": 409, "json": {"reasons": [{"code": 53000040, "message": "still in progress"}]}}
+    requests_mock.post(RUN_URL, [busy, busy, {"json": INSTANCE}])
+    got = hook(max_attempts=2, retry_max_wait=0).run_workflow(396, {"a": 1}, idempotency_key="k1")
+    assert got == INSTANCE and slept == [1, 2]  # not the transient backoff, and not its tries
+    assert [r.headers["Idempotency-Key"] for r in calls_to(requests_mock, RUN_URL)] == ["k1"] * 3
+    assert capfd.readouterr().out.count("an earlier run call under this key is still in progress") == 2
+
+
+def test_a_key_in_progress_for_longer_than_two_minutes_is_raised(
+    requests_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(zuora_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(zuora_module.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    requests_mock.post(TOKEN_URL, **token_answer())
+    requests_mock.post(RUN_URL, status_code=409, json={"message": "in progress"})
+    with pytest.raises(ZuoraApiError, match="409"):
+        hook().run_workflow(396, {"a": 1}, idempotency_key="k1")
+    assert 110 <= clock[0] - 1000 <= calls.KEY_IN_PROGRESS_BUDGET
+    assert len(calls_to(requests_mock, RUN_URL)) == 15  # waits of 1, 2, 4, 8 s, then 10 x 10 s
+
+
+def test_an_unkeyed_run_call_answered_409_is_raised_at_once(requests_mock: Any) -> None:
+    requests_mock.post(TOKEN_URL, **token_answer())
+    requests_mock.post(RUN_URL, status_code=409, json={"message": "in progress"})
+    with pytest.raises(ZuoraApiError, match="409"):
+        hook().run_workflow(396, {"a": 1})
+    assert len(calls_to(requests_mock, RUN_URL)) == 1
+
+
 def test_the_hook_waits_as_backoff_seconds_says(requests_mock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("tenacity.nap.time.sleep", slept.append)
-    monkeypatch.setattr(api.random, "uniform", lambda low, high: high)  # the top of each jitter range
+    monkeypatch.setattr("airflow_provider_zuora.hooks.zuora.time.sleep", slept.append)
+    monkeypatch.setattr(calls.random, "uniform", lambda low, high: high)  # the top of each jitter range
     requests_mock.post(TOKEN_URL, **token_answer())
     requests_mock.get(STATE_URL, status_code=503)
     with pytest.raises(ZuoraApiError):
@@ -322,7 +358,7 @@ def test_retry_after_dates_are_honoured_and_capped(
     requests_mock: Any, monkeypatch: pytest.MonkeyPatch, retry_after: str, waits: list[float]
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("tenacity.nap.time.sleep", slept.append)
+    monkeypatch.setattr("airflow_provider_zuora.hooks.zuora.time.sleep", slept.append)
     requests_mock.post(TOKEN_URL, **token_answer())
     requests_mock.get(
         STATE_URL, [{"status_code": 503, "headers": {"Retry-After": retry_after}}, {"json": INSTANCE}]

@@ -430,52 +430,19 @@ def test_other_run_errors_are_left_to_airflow_retries(hook: mock.MagicMock, stat
         op().execute(make_context(FakeStore()))
 
 
-def test_a_resent_key_still_in_progress_at_zuora_is_waited_for(hook: mock.MagicMock, mocker: Any) -> None:
-    from airflow_provider_zuora.exceptions import ZuoraApiError
-
-    sleep = mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
-    store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
-    instance = {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
-    hook.run_workflow.side_effect = [ZuoraApiError(409, "key in progress"), ZuoraApiError(409, "x"), instance]
-    assert op(poll_interval=3).execute(make_context(store)) == instance
-    keys = [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list]
-    assert keys == ["airflow-first"] * 3
-    assert [c.args[0] for c in sleep.call_args_list] == [1, 2]  # not tied to poll_interval
-
-
-def test_a_first_key_still_in_progress_is_waited_for_too(hook: mock.MagicMock, mocker: Any) -> None:
-    """The hook's own retry after a read timeout meets its first request still in progress (409):
-    wait for Zuora's replay, never fail the try while its run goes on."""
-    from airflow_provider_zuora.exceptions import ZuoraApiError
-
-    sleep = mocker.patch("airflow_provider_zuora.operators.workflow.time.sleep")
-    instance = {"id": 400, "name": "WF-396-00000003", "status": "Queued"}
-    hook.run_workflow.side_effect = [ZuoraApiError(409, "key in progress"), instance]
-    assert op().execute(make_context(FakeStore())) == instance
-    keys = {c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list}
-    assert len(keys) == 1 and hook.run_workflow.call_count == 2
-    assert [c.args[0] for c in sleep.call_args_list] == [1]
-
-
-def test_a_resent_key_in_progress_for_longer_than_two_minutes_fails_the_try(
-    hook: mock.MagicMock, mocker: Any
+def test_a_key_still_in_progress_after_the_hooks_wait_is_left_to_airflow_retries(
+    hook: mock.MagicMock,
 ) -> None:
+    # The hook resends a key in progress for two minutes (tests/hooks/test_zuora_points.py); after
+    # that the 409 fails the try as a transient error would, never as a refusal.
     from airflow_provider_zuora.exceptions import ZuoraApiError
 
-    clock = [1000.0]
-    mocker.patch("airflow_provider_zuora.operators.workflow.time.monotonic", side_effect=lambda: clock[0])
-    sleep = mocker.patch(
-        "airflow_provider_zuora.operators.workflow.time.sleep",
-        side_effect=lambda s: clock.__setitem__(0, clock[0] + s),
-    )
     store = FakeStore({STATE_KEY: {"idempotency_key": "airflow-first", "workflow_id": 396}})
     hook.run_workflow.side_effect = ZuoraApiError(409, "key in progress")
-    with pytest.raises(ZuoraApiError, match="409"):
+    with pytest.raises(ZuoraApiError, match="409") as info:
         op().execute(make_context(store))
-    waits = [c.args[0] for c in sleep.call_args_list]
-    assert waits[:5] == [1, 2, 4, 8, 10] and set(waits[4:]) == {10}
-    assert 110 <= sum(waits) <= 120  # about two minutes of resending, then Airflow's retries decide
-    assert hook.run_workflow.call_count == len(waits) + 1
+    assert not isinstance(info.value, AirflowFailException)
+    assert [c.kwargs["idempotency_key"] for c in hook.run_workflow.call_args_list] == ["airflow-first"]
 
 
 def test_a_409_on_a_first_try_is_not_waited_for(hook: mock.MagicMock) -> None:

@@ -36,9 +36,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_zuora import calls
 from airflow_provider_zuora._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraError, ZuoraTransportError
-from airflow_provider_zuora.hooks import _transport
 from airflow_provider_zuora.hooks._transport import TOKENS
 from airflow_provider_zuora.operators.workflow import RunZuoraWorkflowOperator
 from airflow_provider_zuora.sensors.workflow import ZuoraWorkflowInstanceSensor
@@ -192,7 +192,7 @@ class Rig:
 @pytest.fixture
 def rig(zuora_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Rig:
     TOKENS.clear()  # a token from an earlier test would cost a 401, or hide a token call
-    monkeypatch.setattr(_transport, "RETRY_BASE_WAIT", 0.05)  # the backoff's base, not its logic
+    monkeypatch.setattr(calls, "BASE_WAIT", 0.05)  # the backoff's base, not its logic
     return Rig(zuora_emulator, monkeypatch)
 
 
