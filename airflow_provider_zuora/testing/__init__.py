@@ -1,8 +1,9 @@
 """A local emulator of the Zuora Workflow API, for tests and demos (think moto or LocalStack).
 
 ``ZuoraEmulator`` serves it on loopback; ``ZuoraBackend`` is its in-memory state, usable
-in-process; ``Workflow`` (with ``Parameter``, ``TaskSpec``, ``Phase``) scripts what a workflow
-does; ``EmulatorClient`` drives an emulator in another process. DAG authors: add
+in-process, and ``Settings`` what it can be set up with; ``Workflow`` (with ``Parameter``,
+``TaskSpec``, ``Phase``) scripts what a workflow does; ``EmulatorClient`` drives an emulator
+in another process. DAG authors: add
 ``pytest_plugins = ["airflow_provider_zuora.testing.pytest_plugin"]`` and use the
 ``zuora_emulator`` fixture. See docs/emulator.md.
 
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     from airflow_provider_zuora.testing.backend import ZuoraBackend
     from airflow_provider_zuora.testing.client import EmulatorClient
     from airflow_provider_zuora.testing.emulator import ZuoraEmulator
-    from airflow_provider_zuora.testing.faults import Fault, RequestRecord
+    from airflow_provider_zuora.testing.faults import Fault
+    from airflow_provider_zuora.testing.records import RequestRecord
+    from airflow_provider_zuora.testing.settings import Settings
     from airflow_provider_zuora.testing.workflows import (
         Parameter,
         Phase,
@@ -33,7 +36,8 @@ _EXPORTS = {
     "ZuoraBackend": "backend",
     "EmulatorClient": "client",
     "Fault": "faults",
-    "RequestRecord": "faults",
+    "RequestRecord": "records",
+    "Settings": "settings",
     "Workflow": "workflows",
     "Parameter": "workflows",
     "TaskSpec": "workflows",
@@ -48,6 +52,7 @@ __all__ = [
     "Parameter",
     "Phase",
     "RequestRecord",
+    "Settings",
     "TaskSpec",
     "Workflow",
     "ZuoraBackend",

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from airflow_provider_zuora.testing.backend import CONTROL_PREFIX
+from airflow_provider_zuora.testing.gateway import CONTROL_PREFIX
 from airflow_provider_zuora.testing.workflows import Workflow
 
 
@@ -49,7 +49,8 @@ class EmulatorClient:
             raise EmulatorClientError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
 
     def state(self, log: bool = True) -> dict[str, Any]:
-        """Instance counts, instances, tokens issued, pending faults and (``log``) the request log."""
+        """Run counts and runs (``instance_counts``, ``instances``), tokens issued, pending faults and
+        (``log``) the request log."""
         return self._call("GET", "/state" + ("" if log else "?log=false"))
 
     def instance_count(self, workflow_id: int | str) -> int:
@@ -74,7 +75,7 @@ class EmulatorClient:
         self._call("DELETE", "/requests")
 
     def inject_fault(self, **spec: Any) -> dict[str, Any]:
-        """Same arguments as ``ZuoraBackend.inject_fault``."""
+        """The fault's fields (see :class:`~.faults.Fault`); the emulator checks them (400 on a bad one)."""
         return self._call("POST", "/faults", spec)
 
     def clear_faults(self) -> None:

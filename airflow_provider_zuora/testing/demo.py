@@ -62,7 +62,7 @@ def run_demo(home: Path) -> int:
             )
         text = log_path.read_text(errors="replace")
         state = _dag_run_state(text)
-        instances = [i for i in emu.backend.instances if str(i.get("originalWorkflowId")) == str(WORKFLOW_ID)]
+        instances = [i for i in emu.backend.runs if str(i.get("originalWorkflowId")) == str(WORKFLOW_ID)]
         _print_summary(state, instances, emu, _summary_line(text))
     ok = proc.returncode == 0 and state == "success" and len(instances) == 1
     _say("Demo " + ("succeeded." if ok else f"FAILED (airflow exit {proc.returncode}); see {log_path}"))
@@ -73,7 +73,7 @@ def _print_summary(state: str, instances: list[dict[str, Any]], emu: Any, line: 
     _say()
     _say(f"DAG run {DAG_ID}: {state}")
     for inst in instances:
-        tasks = emu.backend.get_instance_tasks(inst["id"])
+        tasks = emu.backend.get_run_tasks(inst["id"])
         _say(
             f"Workflow {inst.get('originalWorkflowId')} -> instance {inst['id']} ({inst.get('name')}): "
             f"{inst.get('status')}"

@@ -10,7 +10,7 @@ use, and serves until Ctrl+C or SIGTERM (then exits 0). In Python::
     with ZuoraEmulator() as emu:          # port 0: a free port
         os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"] = emu.airflow_conn_json()
         ...
-        assert emu.backend.instance_count(396) == 1
+        assert emu.backend.run_count(396) == 1
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from airflow_provider_zuora.testing.backend import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ZuoraBackend
+from airflow_provider_zuora.testing.backend import ZuoraBackend
 from airflow_provider_zuora.testing.client import EmulatorClient
+from airflow_provider_zuora.testing.settings import Settings, add_setting_options, settings_from_options
 from airflow_provider_zuora.testing.workflows import Workflow, load_workflows
 
 DEFAULT_CONN_ID = "zuora_default"
@@ -57,8 +58,9 @@ class ZuoraEmulator:
     """A Zuora Workflow API emulator served by uvicorn on ``host:port`` (``port=0``: a free port).
 
     ``workflows`` (``Workflow`` objects or JSON-style dicts) or ``workflows_file`` set the
-    workflows; with neither, the sample set (``sample_workflows.json``) is loaded. The state
-    lives in :attr:`backend`, usable in-process while the server runs.
+    workflows; with neither, the sample set (``sample_workflows.json``) is loaded. ``settings``
+    and keywords (``client_id``, ``rate_limit``, ...: the fields of :class:`~.settings.Settings`)
+    set it up. The state lives in :attr:`backend`, usable in-process while the server runs.
     """
 
     def __init__(
@@ -67,29 +69,16 @@ class ZuoraEmulator:
         port: int = 0,
         workflows: Iterable[Workflow | Mapping[str, Any]] | None = None,
         workflows_file: str | Path | None = None,
-        client_id: str = DEFAULT_CLIENT_ID,
-        client_secret: str = DEFAULT_CLIENT_SECRET,
-        token_lifetime: float = 3600,
-        rate_limit: int | None = None,
-        token_rate_limit: int | None = None,
-        concurrency_limit: int | None = None,
+        *,
         log_level: str = "warning",
-        request_log_size: int = 10_000,
+        settings: Settings | None = None,
+        **changes: Any,
     ) -> None:
         if workflows is not None and workflows_file is not None:
             raise ValueError("give workflows or workflows_file, not both")
         if workflows_file is not None:
             workflows = load_workflows(workflows_file)
-        self.backend = ZuoraBackend(
-            workflows,
-            client_id=client_id,
-            client_secret=client_secret,
-            token_lifetime=token_lifetime,
-            rate_limit=rate_limit,
-            token_rate_limit=token_rate_limit,
-            concurrency_limit=concurrency_limit,
-            request_log_size=request_log_size,
-        )
+        self.backend = ZuoraBackend(workflows, settings=settings, **changes)
         self.host = host
         self._requested_port = port
         self._port: int | None = None
@@ -260,12 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workflows", metavar="FILE", help="workflows JSON file (default: the bundled sample set)"
     )
-    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
-    p.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-    p.add_argument("--token-lifetime", type=float, default=3600, help="token lifetime in seconds")
-    p.add_argument("--rate-limit", type=int, help="API requests per minute before 429 (default: unlimited)")
-    p.add_argument("--token-rate-limit", type=int, help="token requests per minute before 429")
-    p.add_argument("--concurrency-limit", type=int, help="concurrent API requests before 429")
+    add_setting_options(p)
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -279,13 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             workflows_file=args.workflows,
-            client_id=args.client_id,
-            client_secret=args.client_secret,
-            token_lifetime=args.token_lifetime,
-            rate_limit=args.rate_limit,
-            token_rate_limit=args.token_rate_limit,
-            concurrency_limit=args.concurrency_limit,
             log_level=args.log_level,
+            **settings_from_options(args),
         )
         emu.start()
     except (OSError, ValueError, RuntimeError) as exc:

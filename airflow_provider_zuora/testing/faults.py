@@ -1,108 +1,49 @@
-"""Error bodies in Zuora's shapes, injected faults, and request-log records.
+"""Scripted failures a test injects: what a fault is, which requests it matches, and what it does.
 
-Zuora answers errors in three body shapes (see docs/zuora-workflow-api.md, "Errors"): the
-workflow endpoints' ``{"errors": [{status, code, title}]}``, the general v1
-``{"success": false, "processId": ..., "reasons": [{code, message}]}`` and the gateway's
-``{"message": ...}``. :class:`EmulatorError` is how the backend says "answer this error";
-:class:`Fault` is a scripted failure a test injects.
+Everything about a fault kind lives here: its fields on :class:`Fault`, their checks in
+``__post_init__``, and its effect in :meth:`Fault.apply`, which the gateway's fault stages call
+with the request (``before``, ``during`` or ``after``, see :mod:`.stages`). ``inject_fault``, the
+``/_emulator/faults`` route and :class:`~.client.EmulatorClient` all take the fields as they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import gzip
 import json
 import re
-import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zuora.testing.errors import EmulatorError as EmulatorError  # importable from here too
+from airflow_provider_zuora.testing.errors import errors_body, reason_phrase, reasons_body
+
+if TYPE_CHECKING:
+    from airflow_provider_zuora.testing.gateway import Answer, Exchange
 
 BODY_SHAPES = ("errors", "reasons", "message", "raw", "empty")
 WHEN = ("before", "during", "after")
 
-_ERROR_CODES = {
-    400: "invalid",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    406: "invalid",
-    409: "conflict",
-    422: "unprocessable_entity",
-    429: "too_many_requests",
-}
+
+def request_matcher(method: str, path: str) -> Callable[[str, str], bool]:
+    """A test of ``(method, path)``: ``method`` ``*`` or equal (any case); ``path`` an ``fnmatch`` glob
+    (``*`` also matches ``/``) or, starting with ``re:``, a regular expression the path must match."""
+    method = method.upper()
+    if path.startswith("re:"):
+        try:
+            regex = re.compile(path[3:])
+        except re.error as exc:
+            raise ValueError(f"fault path: bad regular expression: {exc}") from None
+        return lambda m, p: method in ("*", m) and regex.fullmatch(p) is not None
+    return lambda m, p: method in ("*", m) and fnmatch.fnmatchcase(p, path)
 
 
-def _reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def errors_body(
-    status: int, titles: str | list[str], *, code: str | None = None, inner: int | None = None
-) -> dict:
-    """``{"errors": [{"status", "code", "title"}]}``: the workflow endpoints' error shape."""
-    titles = [titles] if isinstance(titles, str) else titles
-    code = code or _ERROR_CODES.get(status, "error")
-    return {"errors": [{"status": inner or status, "code": code, "title": t} for t in titles]}
-
-
-def reasons_body(message: str, *, code: int = 53100000, with_process: bool = True) -> dict:
-    """The general v1 shape: ``{"success": false, "processId": ..., "reasons": [{code, message}]}``."""
-    body: dict[str, Any] = (
-        {"success": False, "processId": uuid.uuid4().hex[:16].upper()} if with_process else {}
-    )
-    body["reasons"] = [{"code": code, "message": message}]
-    return body
-
-
-def rate_limited_body(retry_after: float) -> dict:
-    """The 429 body of the docs: ``{"reasons": [{"code": 70, "message": "API Rate limit exceeded ..."}]}``."""
-    return reasons_body(
-        f"API Rate limit exceeded for the minute, retry after {int(retry_after)} seconds",
-        code=70,
-        with_process=False,
-    )
-
-
-class EmulatorError(Exception):
-    """An error the emulator answers: status, message, body shape (``errors``/``reasons``/``message``)."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str | list[str],
-        *,
-        shape: str = "errors",
-        code: str | int | None = None,
-        inner_status: int | None = None,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.status = status
-        self.messages = [message] if isinstance(message, str) else list(message)
-        self.shape = shape
-        self.code = code
-        self.inner_status = inner_status
-        self.extra = extra or {}
-        self.headers = headers or {}
-        super().__init__(f"{status}: {'; '.join(self.messages)}")
-
-    def body(self) -> dict[str, Any]:
-        if self.shape == "message":
-            out: dict[str, Any] = {"message": self.messages[0]}
-        elif self.shape == "reasons":
-            out = reasons_body(self.messages[0], code=int(self.code or 53100000))
-        else:
-            out = errors_body(
-                self.status,
-                self.messages,
-                code=str(self.code) if self.code else None,
-                inner=self.inner_status,
-            )
-        out.update(self.extra)
-        return out
+def truncated_gzip(body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """A gzip stream of ``body`` cut in half, and the header that announces it."""
+    whole = gzip.compress(body, compresslevel=5)
+    return [(b"content-encoding", b"gzip")], whole[: max(1, len(whole) // 2)]
 
 
 @dataclass
@@ -143,11 +84,13 @@ class Fault:
     retry_after: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
     truncate_gzip: bool = False
-    id: int = 0
-    hits: int = 0
+    #: Set by the backend: the fault's number, and how many requests it has met.
+    id: int = field(default=0, init=False)
+    hits: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.method = str(self.method).upper()
+        self.headers = dict(self.headers or {})
         if self.when not in WHEN:
             raise ValueError(f"fault when must be one of {WHEN}, got {self.when!r}")
         if self.body_shape not in BODY_SHAPES:
@@ -164,20 +107,23 @@ class Fault:
             raise ValueError(f"fault count must be an integer >= 1 or None, got {self.count!r}")
         if self.delay is not None and (not isinstance(self.delay, (int, float)) or self.delay < 0):
             raise ValueError(f"fault delay must be a number of seconds >= 0, got {self.delay!r}")
-        if self.path.startswith("re:"):
-            try:
-                self._regex: re.Pattern[str] | None = re.compile(self.path[3:])
-            except re.error as exc:
-                raise ValueError(f"fault path: bad regular expression: {exc}") from None
-        else:
-            self._regex = None
+        self._matches = request_matcher(self.method, self.path)
 
     def matches(self, method: str, path: str) -> bool:
-        if self.method not in ("*", method):
-            return False
-        if self._regex is not None:
-            return self._regex.fullmatch(path) is not None
-        return fnmatch.fnmatchcase(path, self.path)
+        return self._matches(method, path)
+
+    async def apply(self, request: Exchange) -> Answer | None:
+        """Do this fault to a request that reached its stage: the answer it gets instead, or None
+        (the request goes on, maybe delayed, maybe with its answer to be broken)."""
+        if self.truncate_gzip:
+            request.encode_with(self.id, truncated_gzip)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.drop:
+            return await request.drop(self.id)
+        if self.status is not None:
+            return request.fault_answer(self.id, *self.response())
+        return None
 
     def response(self) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body of the injected answer."""
@@ -188,7 +134,7 @@ class Fault:
         message = self.message or (
             f"API Rate limit exceeded for the minute, retry after {int(self.retry_after or 60)} seconds"
             if status == 429
-            else _reason_phrase(status)
+            else reason_phrase(status)
         )
         if self.body is not None:
             if isinstance(self.body, (bytes, str)):
@@ -200,7 +146,7 @@ class Fault:
         if self.body_shape == "empty":
             return status, headers, b""
         if self.body_shape == "raw":
-            phrase = f"{status} {_reason_phrase(status)}"
+            phrase = f"{status} {reason_phrase(status)}"
             headers.setdefault("Content-Type", "text/html")
             html = f"<html><head><title>{phrase}</title></head><body><h1>{phrase}</h1><p>{message}</p></body>"
             html += "</html>"
@@ -218,46 +164,3 @@ class Fault:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-#: Request headers whose values never reach the request log.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-#: Form/JSON fields whose values never reach the request log.
-SECRET_FIELDS = frozenset({"client_secret", "password", "access_token", "refresh_token"})
-REDACTED = "***"
-
-
-@dataclass
-class RequestRecord:
-    """One request as the emulator saw it; secrets (auth headers, client secret) are redacted."""
-
-    seq: int
-    time: float
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: Any
-    status: int | None = None
-    outcome: str = "ok"
-    request_id: str = ""
-    fault_id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _redact_header(value: str) -> str:
-    scheme, sep, _ = value.partition(" ")
-    return f"{scheme} {REDACTED}" if sep and scheme.isalpha() else REDACTED
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Header values with credentials replaced by ``***`` (``Bearer ***`` keeps the scheme)."""
-    return {k: (_redact_header(v) if k in SECRET_HEADERS else v) for k, v in headers.items()}
-
-
-def redact_fields(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: (REDACTED if str(k).lower() in SECRET_FIELDS else v) for k, v in data.items()}
-    return data

@@ -6,7 +6,7 @@ Opt in from a ``conftest.py``::
 
     def test_my_dag(zuora_emulator):
         ...  # AIRFLOW_CONN_ZUORA_DEFAULT points at the emulator for this test
-        assert zuora_emulator.backend.instance_count(396) == 1
+        assert zuora_emulator.backend.run_count(396) == 1
 
 One server per test session (``zuora_emulator_session``); each test that asks for
 ``zuora_emulator`` gets it with fresh state (no runs, tokens, faults, log; clock reset).

@@ -1,8 +1,8 @@
-"""A workflow run (instance) and what it looks like at any moment: a pure function of time.
+"""A workflow run (the API's "instance") and what it looks like at any moment: a pure function of time.
 
 A run never changes state by itself: its status, task statuses and counts are computed from
 the workflow's timeline, the run's creation time, an optional stop time and "now" (the
-emulated clock). So moving the clock moves every run, and the task counts in the instance
+emulated clock). So moving the clock moves every run, and the task counts in the run's state
 always agree with the task list, by construction.
 
 Task progress: tasks run one after another, only while the run is ``Processing``; during a
@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_zuora.testing.clock import zuora_time
 from airflow_provider_zuora.testing.workflows import Phase, Workflow
 
 PROCESSING = "Processing"
@@ -27,11 +28,6 @@ FINISHED = "Finished"
 STOPPING = "Stopping"
 STOPPED = "Stopped"
 TASK_COUNT_KEYS = ("queued", "processing", "pending", "stopped", "success", "error")
-
-
-def zuora_time(t: float) -> str:
-    """Zuora's instance timestamp format: ``2019-09-19 18:25:33 UTC``."""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
 def iso_time(t: float) -> str:

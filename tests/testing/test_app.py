@@ -70,8 +70,8 @@ def test_run_answers_the_documented_instance(api, backend):
     assert body["status"] in ("Queued", "Processing")
     assert body["originalWorkflowId"] == 396 and body["name"] == "WF-396-00000001"
     assert ZUORA_TIME.match(body["createdAt"]) and ZUORA_TIME.match(body["updatedAt"])
-    assert backend.get_instance(body["id"])["parameters"] == {"accountId": "A-1", "paymentId": "P-1"}
-    assert backend.instance_count(396) == 1
+    assert backend.get_run(body["id"])["parameters"] == {"accountId": "A-1", "paymentId": "P-1"}
+    assert backend.run_count(396) == 1
 
 
 def test_run_unknown_workflow_is_404(api):
@@ -88,13 +88,13 @@ def test_run_with_callout_disabled_is_400(api, backend):
             {"status": 400, "code": "invalid", "title": "Callout mode is not turned on in this workflow."}
         ]
     }
-    assert backend.instance_count(399) == 0
+    assert backend.run_count(399) == 0
 
 
 def test_run_of_inactive_workflow_is_400(api, backend):
     resp = api.run(401)
     assert resp.status_code == 400 and "inactive" in resp.json()["errors"][0]["title"]
-    assert backend.instance_count(401) == 0
+    assert backend.run_count(401) == 0
 
 
 def test_run_missing_required_parameter_is_406_echoing_parameters(api, backend):
@@ -110,7 +110,7 @@ def test_run_missing_required_parameter_is_406_echoing_parameters(api, backend):
             "Ensure parameter 'accountId' is present.",
         }
     ]
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
 
 
 def test_run_of_an_instance_id_is_409(api, backend):
@@ -120,7 +120,7 @@ def test_run_of_an_instance_id_is_409(api, backend):
     error = resp.json()["errors"][0]
     assert error["status"] == 406
     assert error["title"] == f"Workflow {first['name']} with Id {first['id']} is an instance/run."
-    assert backend.instance_count(396) == 1
+    assert backend.run_count(396) == 1
 
 
 @pytest.mark.parametrize("key", ["controller", "action", "id", "user_email", "user_token", "format"])
@@ -128,7 +128,7 @@ def test_reserved_top_level_keys_are_rejected_by_name(api, backend, key):
     resp = api.run(396, {"accountId": "A", key: "x"})
     assert resp.status_code == 400
     assert f"'{key}'" in resp.json()["errors"][0]["title"]
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
 
 
 def test_run_body_must_be_a_json_object(api):
@@ -141,7 +141,7 @@ def test_run_body_must_be_a_json_object(api):
 
 def test_empty_body_runs_a_workflow_without_required_parameters(api, backend):
     resp = api.request("POST", "/workflows/397/run")
-    assert resp.status_code == 200 and backend.instance_count(397) == 1
+    assert resp.status_code == 200 and backend.run_count(397) == 1
 
 
 # ---- run state and stop ----

@@ -53,7 +53,7 @@ def test_clock_and_tokens_over_http(api, ctl, backend):
     run_id = api.run(396, {"accountId": "A"}).json()["id"]
     before = backend.now()
     assert ctl.advance_clock(3600) >= before + 3600
-    assert backend.get_instance(run_id)["status"] == "Finished"
+    assert backend.get_run(run_id)["status"] == "Finished"
     assert api.get("/workflows").status_code == 401  # the token expired with the clock
     api._token = None
     assert api.get("/workflows").status_code == 200
@@ -74,7 +74,7 @@ def test_add_workflow_over_http(api, ctl, backend):
     assert api.run(7100).status_code == 400
     with pytest.raises(EmulatorClientError, match="unknown field"):
         ctl.add_workflow({"id": 7003, "bogus": 1})
-    assert backend.instance_count(7001) == 1
+    assert backend.run_count(7001) == 1
 
 
 def test_configure_and_reset_over_http(api, ctl, backend):

@@ -178,6 +178,16 @@ def test_cli_serves_prints_the_connection_and_stops_on_sigterm(tmp_path):
         assert proc.wait(timeout=15) == 0
 
 
+def test_cli_help_lists_the_server_options_and_the_settings():
+    from airflow_provider_zuora.testing.emulator import _parser
+
+    options = [a.option_strings[-1] for a in _parser()._actions]
+    assert options == [
+        "--help", "--host", "--port", "--workflows", "--client-id", "--client-secret", "--token-lifetime",
+        "--rate-limit", "--token-rate-limit", "--concurrency-limit", "--log-level",
+    ]  # fmt: skip
+
+
 def test_cli_reports_a_bad_workflows_file(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([{"id": 1, "result": "explode"}]))

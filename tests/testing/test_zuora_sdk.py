@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zuora.testing.backend import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from airflow_provider_zuora.testing.emulator import ZuoraEmulator
+from airflow_provider_zuora.testing.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.testing.venv_cache import VenvBuildError, cached_venv, python_of, unavailable
 
 HERE = Path(__file__).resolve().parent
@@ -114,8 +114,8 @@ def test_zuora_sdk_against_the_emulator(sdk_python: Path, zuora_emulator: ZuoraE
     assert replay["replayed"] == "true"
     for key in ("id", "name", "created_at", "status", "original_workflow_id"):
         assert replay[key] == run[key], key  # the stored first answer, replayed
-    assert backend.instance_count(396) == 1  # one run for two calls with the key
-    instance = backend.get_instance(run["id"])
+    assert backend.run_count(396) == 1  # one run for two calls with the key
+    instance = backend.get_run(run["id"])
     assert instance["parameters"] == {"accountId": "A00000001"}
 
     assert got["statuses"][0] in {"Queued", "Processing"} and got["statuses"][-1] == "Finished"
@@ -131,7 +131,7 @@ def test_zuora_sdk_against_the_emulator(sdk_python: Path, zuora_emulator: ZuoraE
     assert [p["next_page"] is None for p in pages] == [False, False, True]
     assert all(p["next_page"].startswith(emu.base_url + "/workflows/tasks?") for p in pages[:2])
     names = [p["tasks"][0]["name"] for p in pages]
-    assert names == [t["name"] for t in backend.get_instance_tasks(run["id"])]
+    assert names == [t["name"] for t in backend.get_run_tasks(run["id"])]
     assert {p["tasks"][0]["status"] for p in pages} == {"Success"}
     assert {p["tasks"][0]["workflow_id"] for p in pages} == {run["id"]}
 
@@ -151,7 +151,7 @@ def test_zuora_sdk_against_the_emulator(sdk_python: Path, zuora_emulator: ZuoraE
     assert errors["404_run"]["body"]["errors"][0]["status"] == 404
     missing = errors["406"]["body"]
     assert missing["parameters"] == {} and "accountId" in missing["errors"][0]["title"]
-    assert backend.instance_count(987654) == 0
+    assert backend.run_count(987654) == 0
 
     # Everything reached the emulator (the client resolves loopback only), and nothing else did:
     # one token issued (the 401 and the refused old id issued none), the replay marked as such.

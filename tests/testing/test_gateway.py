@@ -1,4 +1,7 @@
-"""What the emulator does for every request, over real HTTP: headers, gzip, idempotency, limits, the log."""
+"""The gateway over real HTTP: what every API request gets (headers, gzip, limits, idempotency, the log).
+
+The stages one by one are in test_stages.py; here they run together in front of the real routes.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,19 @@ import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
+
+
+# ---- answers ----
+def test_gateway_answers_and_route_answers_keep_their_own_json_spacing(api):
+    assert api.http.get("/workflows").content == b'{"message": "Authentication error"}'  # the gateway's
+    bad = api.token_response(client_secret="nope")  # the token route's
+    assert bad.status_code == 401 and bad.content == b'{"message":"Authentication error"}'
+
+
+def test_control_routes_bypass_the_gateway(api, backend):
+    resp = api.http.get("/_emulator/state?log=false")
+    assert resp.status_code == 200 and "Zuora-Request-Id" not in resp.headers
+    assert backend.request_log == [] and backend.inflight == 0
 
 
 # ---- headers ----
@@ -48,7 +64,7 @@ def test_invalid_track_id_is_400_naming_the_rule(api, backend, value, fragment):
     resp = api.run(396, {"accountId": "A"}, headers={"Zuora-Track-Id": value})
     assert resp.status_code == 400
     assert fragment in resp.json()["reasons"][0]["message"]
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
 
 
 def test_track_id_of_64_ascii_characters_is_fine(api):
@@ -85,7 +101,7 @@ def test_gzip_request_bodies_are_accepted(api, backend):
         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
     )
     assert resp.status_code == 200
-    assert backend.get_instance(resp.json()["id"])["parameters"] == {"accountId": "A-gz"}
+    assert backend.get_run(resp.json()["id"])["parameters"] == {"accountId": "A-gz"}
 
 
 def test_corrupt_gzip_request_body_is_400(api, backend):
@@ -96,7 +112,7 @@ def test_corrupt_gzip_request_body_is_400(api, backend):
         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
     )
     assert resp.status_code == 400 and "gzip" in resp.json()["errors"][0]["title"]
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
 
 
 def test_rate_limit_headers_on_api_calls(api):
@@ -165,16 +181,16 @@ def test_same_key_replays_the_first_response_and_never_makes_two_instances(api, 
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["Zuora-Request-Id"] != first.headers["Zuora-Request-Id"]
-    assert backend.instance_count(396) == 1
+    assert backend.run_count(396) == 1
     other = api.run(396, {"accountId": "A"}, headers={"Idempotency-Key": "k-other"})
-    assert other.json()["id"] != first.json()["id"] and backend.instance_count(396) == 2
+    assert other.json()["id"] != first.json()["id"] and backend.run_count(396) == 2
 
 
 def test_error_responses_are_replayed_too(api, backend):
     headers = {"Idempotency-Key": "k-406"}
     assert api.run(396, {}, headers=headers).status_code == 406
     assert api.run(396, {"accountId": "now present"}, headers=headers).status_code == 406
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
 
 
 def test_key_is_kept_24_hours_of_emulated_time(api, backend):
@@ -186,7 +202,7 @@ def test_key_is_kept_24_hours_of_emulated_time(api, backend):
     backend.advance_clock(3600)
     api._token = None
     assert api.run(396, {"accountId": "A"}, headers=headers).json()["id"] != first["id"]
-    assert backend.instance_count(396) == 2
+    assert backend.run_count(396) == 2
 
 
 def test_key_reused_on_another_path_or_method_is_422(api, backend):
@@ -195,7 +211,7 @@ def test_key_reused_on_another_path_or_method_is_422(api, backend):
     resp = api.run(397, {}, headers=headers)
     assert resp.status_code == 422 and resp.json()["reasons"][0]["message"]
     assert api.request("PATCH", "/workflows/396/run", json={}, headers=headers).status_code == 422
-    assert backend.instance_count(397) == 0
+    assert backend.run_count(397) == 0
 
 
 def test_key_in_progress_is_409_then_replayed(api, backend):
@@ -220,7 +236,7 @@ def test_key_in_progress_is_409_then_replayed(api, backend):
     assert first["resp"].status_code == 200
     replay = api.run(396, {"accountId": "A"}, headers={"Idempotency-Key": "k-busy"})
     assert replay.json()["id"] == first["resp"].json()["id"]
-    assert backend.instance_count(396) == 1
+    assert backend.run_count(396) == 1
 
 
 def test_concurrent_requests_with_one_key_make_one_instance(api, backend):
@@ -242,7 +258,7 @@ def test_concurrent_requests_with_one_key_make_one_instance(api, backend):
         t.start()
     for t in threads:
         t.join()
-    assert backend.instance_count(396) == 1
+    assert backend.run_count(396) == 1
     assert set(statuses) <= {200, 409} and 200 in statuses
 
 
@@ -257,7 +273,7 @@ def test_idempotency_key_is_ignored_on_get_and_put(api, backend):
 def test_idempotency_key_longer_than_255_is_400(api, backend):
     resp = api.run(396, {"accountId": "A"}, headers={"Idempotency-Key": "k" * 256})
     assert resp.status_code == 400 and "255" in resp.json()["errors"][0]["title"]
-    assert backend.instance_count(396) == 0
+    assert backend.run_count(396) == 0
     assert api.run(396, {"accountId": "A"}, headers={"Idempotency-Key": "k" * 255}).status_code == 200
 
 
@@ -307,6 +323,6 @@ def _wait_for(predicate, timeout: float = 5.0) -> None:
      ("identity", False), ("", False)],
 )  # fmt: skip
 def test_accept_encoding_parsing(value, accepted):
-    from airflow_provider_zuora.testing.app import accepts_gzip
+    from airflow_provider_zuora.testing.gateway import accepts_gzip
 
     assert accepts_gzip(value) is accepted
