@@ -1,30 +1,11 @@
-"""Waiting for a Zuora workflow instance: the logic shared by the sensor, the operator and the trigger.
+"""Waiting for a Zuora workflow instance: the I/O around :class:`~.waiter.Waiter`, shared by the
+operator's wait in a worker, the sensor and the trigger (whose events are built and read here).
 
-The meaning of success and failure lives in :mod:`airflow_provider_zuora.status`; this module adds
-the I/O around it, once, for every caller:
-
-- ``normalize_instance_id(value, field="instance_id") -> str``: validate an id before any request.
-- ``is_transient(exc) -> bool``: 429/5xx/network errors (worth another poll) vs the rest.
-- ``permanent_error_message(exc, instance_id, *, conn_id=None) -> str``: what a 401/403/404 means.
-- ``poll_instance(hook, instance_id, *, fail_on_task_errors, last_status, log, conn_id=None)
-  -> tuple[InstanceOutcome, dict]``: one GET; logs a status change once. Permanent API errors raise
-  ``AirflowFailException``; transient ones propagate unchanged (see ``is_transient``).
-- ``poll_or_none(...)``: the same, but a transient error is logged and gives None (poll again).
-- ``finish(hook, outcome, state, *, log) -> dict``: a done instance; returns the state on success,
-  else logs each failed task and raises ``ZuoraWorkflowFailed``.
-- ``check_once(hook, instance_id, *, fail_on_task_errors, log, conn_id=None) -> dict | None``: the
-  check before deferring: the final state of an instance already done, None when it is still
-  running (or the check hit a transient error: the trigger will retry).
-- ``stop_after_timeout(hook, instance_id, *, status, timeout, stop, log) -> str``: best-effort stop,
-  returns the timeout message.
-- ``resume_from_event(event, *, hook_factory, log, timeout=None, stop_on_timeout=True,
-  timeout_error=ZuoraWaitTimeout) -> dict``: a deferred task's resume; the same messages as the sync path.
-- For the trigger: ``status_line(state, outcome) -> str``, ``failure_report(outcome, tasks)
-  -> tuple[str, list[dict], int]`` (message, failed tasks trimmed for an event, their count).
-
-Trigger events are dicts with ``status`` one of ``success``, ``failed``, ``error``, ``timeout``
-and ``instance_id``; ``state`` (the last instance state, may be None), ``message``; ``failed``
-events add ``failed_tasks`` and ``failed_task_count``.
+Success and failure mean what :mod:`.status` says; what to log and when to stop, what
+:mod:`.waiter` decides. Here: one sync poll (``poll_once``), ending a done wait (``finish``: the
+state, or the failed tasks and ``ZuoraWorkflowFailed``), the check before deferring
+(``check_once``), the stop after a timeout, and the trigger's events (``event`` builds them,
+``resume_from_event`` reads them back in the resumed task).
 """
 
 from __future__ import annotations
@@ -32,24 +13,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow_provider_zuora import api, calls
+from airflow_provider_zuora import api
 from airflow_provider_zuora._compat import AirflowFailException
-from airflow_provider_zuora.exceptions import (
-    ZuoraApiError,
-    ZuoraAuthError,
-    ZuoraConfigError,
-    ZuoraError,
-    ZuoraWaitTimeout,
-    ZuoraWorkflowFailed,
-)
+from airflow_provider_zuora.exceptions import ZuoraError, ZuoraWaitTimeout, ZuoraWorkflowFailed
 from airflow_provider_zuora.status import (
     InstanceOutcome,
     Verdict,
     describe_instance,
-    evaluate_instance,
     failed_tasks,
     failure_message,
     format_failed_task,
+)
+from airflow_provider_zuora.waiter import (  # noqa: F401 - status_line, permanent_error_message: API
+    DONE,
+    GIVE_UP,
+    Decision,
+    Waiter,
+    permanent_error_message,
+    status_line,
 )
 
 SUCCESS, FAILED, ERROR, TIMEOUT = "success", "failed", "error", "timeout"
@@ -88,99 +69,35 @@ def normalize_instance_id(value: Any, field: str = "instance_id") -> str:
     return api.clean_id(value, field)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True for errors another poll may get past: the hook's own rule for a GET (429, 5xx, network,
-    the gateway's passing 401)."""
-    return calls.is_transient(exc)
+def emit(decision: Decision, log: Log) -> None:
+    """Log what the waiter said to, at the level it said."""
+    for level, message in decision.logs:
+        getattr(log, level)("%s", message)
 
 
-def permanent_error_message(exc: BaseException, instance_id: str, *, conn_id: str | None = None) -> str:
-    """Say what a non-transient error means for the wait and what to do about it."""
-    status = getattr(exc, "status_code", None)
-    conn = f" of connection {conn_id!r}" if conn_id else ""
-    if status == 401 and not isinstance(exc, ZuoraAuthError):
-        what = (
-            f"Zuora refused the access token{conn} for workflow instance {instance_id} (401), "
-            "even after fetching a new one: check the OAuth client's access"
-        )
-    elif status == 403:
-        what = (
-            f"Zuora denied access to workflow instance {instance_id} (403): the OAuth client{conn} "
-            "lacks the permission to read workflow runs"
-        )
-    elif status == 404:
-        what = (
-            f"Zuora workflow instance {instance_id} was not found (404): it does not exist, or it has "
-            "aged out of Zuora's retention (run data is deleted 30 to 45 days after the run)"
-        )
-    else:  # bad credentials (the hook's message says what to fix), a bad connection, another 4xx
-        what = f"Cannot wait for Zuora workflow instance {instance_id}"
-    return f"{what}. {exc}"
-
-
-def _fail_permanently(exc: Exception, instance_id: str, conn_id: str | None) -> AirflowFailException:
-    return AirflowFailException(permanent_error_message(exc, instance_id, conn_id=conn_id))
-
-
-def poll_instance(
-    hook: InstanceApi,
-    instance_id: str,
-    *,
-    fail_on_task_errors: bool,
-    last_status: str | None,
-    log: Log,
-    conn_id: str | None = None,
-) -> tuple[InstanceOutcome, dict[str, Any]]:
-    """GET the instance once and judge it; log the status only when it differs from ``last_status``.
-
-    Transient errors propagate unchanged (the caller polls again); permanent ones raise
-    ``AirflowFailException`` with ``permanent_error_message``.
-    """
+def poll_once(hook: InstanceApi, waiter: Waiter, log: Log, *, now: float | None = None) -> Decision:
+    """One GET of the waiter's instance, judged by the waiter, its lines logged; an error no poll can
+    get past raises ``AirflowFailException`` saying what it means and what to do."""
     try:
-        state = hook.get_workflow_instance(instance_id)
-    except (ZuoraApiError, ZuoraConfigError) as exc:
-        if is_transient(exc):
-            raise
-        raise _fail_permanently(exc, instance_id, conn_id) from exc
-    outcome = evaluate_instance(state, fail_on_task_errors=fail_on_task_errors)
-    if outcome.status != last_status:
-        log.info("%s", status_line(state, outcome))
-    return outcome, state
-
-
-def poll_or_none(
-    hook: InstanceApi,
-    instance_id: str,
-    *,
-    fail_on_task_errors: bool,
-    last_status: str | None,
-    log: Log,
-    conn_id: str | None = None,
-) -> tuple[InstanceOutcome, dict[str, Any]] | None:
-    """``poll_instance``, except that a transient error is logged and gives None: poll again later."""
-    try:
-        return poll_instance(
-            hook,
-            instance_id,
-            fail_on_task_errors=fail_on_task_errors,
-            last_status=last_status,
-            log=log,
-            conn_id=conn_id,
-        )
+        state = hook.get_workflow_instance(waiter.instance_id)
     except ZuoraError as exc:
-        if not is_transient(exc):
-            raise
-        log.warning("Transient error polling Zuora workflow instance %s: %s", instance_id, exc)
-        return None
+        decision = waiter.failed(exc, now=now)
+        emit(decision, log)
+        if decision.action == GIVE_UP:
+            raise AirflowFailException(decision.message) from exc
+        return decision
+    decision = waiter.polled(state, now=now)
+    emit(decision, log)
+    return decision
 
 
-def status_line(state: Mapping[str, Any], outcome: InstanceOutcome) -> str:
-    """``Zuora workflow instance 400 (WF-1) is Processing (tasks: 2 of 4 done, 0 failed)``."""
-    tasks = state.get("tasks")
-    if not isinstance(tasks, Mapping) or "total" not in tasks:
-        return outcome.reason
-    done = sum(int(tasks.get(k) or 0) for k in ("success", "error", "stopped"))
-    return f"{outcome.reason} (tasks: {done} of {tasks.get('total')} done, {outcome.task_errors} failed)"
+def event(
+    kind: str, instance_id: str, state: Mapping[str, Any] | None, message: str, **extra: Any
+) -> dict[str, Any]:
+    """A trigger event's payload (``kind`` one of ``EVENT_STATUSES``), as ``resume_from_event`` reads it."""
+    if kind not in EVENT_STATUSES:
+        raise ValueError(f"unknown event kind {kind!r}")
+    return {"status": kind, "instance_id": instance_id, "state": state, "message": message, **extra}
 
 
 def _trim(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,13 +158,11 @@ def check_once(
     Returns the final state (or raises as ``finish`` does); None when the instance is still running
     or the check hit a transient error (the trigger retries those).
     """
-    polled = poll_or_none(
-        hook, instance_id, fail_on_task_errors=fail_on_task_errors, last_status=None, log=log, conn_id=conn_id
-    )
-    if polled is None:
+    waiter = Waiter(instance_id, fail_on_task_errors=fail_on_task_errors, conn_id=conn_id)
+    decision = poll_once(hook, waiter, log)
+    if decision.action != DONE or decision.outcome is None or decision.state is None:
         return None
-    outcome, state = polled
-    return finish(hook, outcome, state, log=log) if outcome.done else None
+    return finish(hook, decision.outcome, decision.state, log=log)
 
 
 def stop_after_timeout(

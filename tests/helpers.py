@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
 
 
 def modules_added(imports: str, *, after: str = "", roots: tuple[str, ...] = ()) -> list[str]:
@@ -18,3 +21,112 @@ def modules_added(imports: str, *, after: str = "", roots: tuple[str, ...] = ())
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# ------------------------------------------------------------------ a fake sync hook for the waiters
+FAILED_TASKS = [
+    {"id": 1, "name": "Export", "action_type": "Export", "status": "Success"},
+    {"id": 2, "name": "Callout", "action_type": "Callout", "status": "Error", "error": "HTTP 500",
+     "error_details": "upstream down"},
+    {"id": 3, "name": "Notify", "action_type": "Email", "status": "Error", "error": "bad address"},
+]  # fmt: skip
+
+
+def state(status: str, errors: int = 0, ident: int = 400) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "name": "WF-1-00000001",
+        "status": status,
+        "tasks": {"total": 3, "success": 3 - errors, "error": errors},
+    }
+
+
+class FakeHook:
+    """Answers from a script: each item is a state dict or an exception to raise."""
+
+    def __init__(self, *answers: Any, tasks: Any = (), stop: Any = None) -> None:
+        self.answers: Iterator[Any] = iter(answers)
+        self.tasks = tasks
+        self.stop = stop
+        self.calls: list[tuple[str, str]] = []
+
+    def get_workflow_instance(self, instance_id: str) -> dict[str, Any]:
+        self.calls.append(("get", instance_id))
+        answer = next(self.answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def get_workflow_instance_tasks(self, instance_id: str) -> list[dict[str, Any]]:
+        self.calls.append(("tasks", instance_id))
+        if isinstance(self.tasks, Exception):
+            raise self.tasks
+        return list(self.tasks)
+
+    def stop_workflow_instance(self, instance_id: str) -> dict[str, Any]:
+        self.calls.append(("stop", instance_id))
+        if isinstance(self.stop, Exception):
+            raise self.stop
+        return {"success": True}
+
+
+# ------------------------------------------------------------------ the operator's task context
+class FakeStore:
+    """The task state store's get/set, in memory, recording every write."""
+
+    def __init__(self, initial: dict[str, Any] | None = None) -> None:
+        self.data = dict(initial or {})
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.data[key])) if key in self.data else default
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.data[key] = value
+        self.writes.append((key, json.loads(json.dumps(value))))
+
+
+def make_context(
+    store: FakeStore | None = None,
+    *,
+    run_id: str = "manual__2026-11-28T10:00:00+00:00",
+    try_number: int = 1,
+    max_tries: int = 0,
+) -> dict:
+    """A task context; ``max_tries`` as Airflow keeps it (retries, plus try_number at each clear)."""
+    ti = mock.MagicMock(
+        dag_id="billing",
+        task_id="run",
+        run_id=run_id,
+        try_number=try_number,
+        max_tries=max_tries,
+        map_index=-1,
+    )
+    ctx: dict[str, Any] = {"ti": ti}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+# ------------------------------------------------------------------ emulator workflows for the wait tests
+# Workflows with short, scripted timelines (seconds of real time). Shared with the sensor's DAG tests.
+CALLOUT_DETAILS = "POST https://billing.example/charge answered 500"
+
+
+def emulator_workflows() -> list[Any]:
+    from airflow_provider_zuora.testing import TaskSpec, Workflow
+
+    callout = TaskSpec(
+        "Callout", "Callout", error="HTTP 500", error_class="CalloutError", error_details=CALLOUT_DETAILS
+    )
+    return [
+        Workflow(id=8101, name="Quick success", queued_seconds=0.5, processing_seconds=2.0,
+                 tasks=[TaskSpec("Export", "Export"), TaskSpec("Notify", "Email")]),
+        Workflow(id=8102, name="Waits on approval", tasks=[TaskSpec("Approve", "Approval"), TaskSpec("Bill")],
+                 timeline=[("Queued", 0.2), ("Processing", 0.3), ("Pending", 5.0), ("Processing", 0.3)]),
+        Workflow(id=8103, name="Task errors", queued_seconds=0.1, processing_seconds=0.5, result="errors",
+                 tasks=[TaskSpec("Export", "Export"), callout]),
+        Workflow(id=8104, name="Gets stopped", queued_seconds=0.1, processing_seconds=0.6, result="stopped",
+                 stopping_seconds=0.3, tasks=[TaskSpec("A"), TaskSpec("B")]),
+        Workflow(id=8105, name="Runs for an hour", timeline=[("Processing", 3600.0)]),
+    ]  # fmt: skip

@@ -1,9 +1,8 @@
-"""The shared waiting logic, against a fake hook (no HTTP): verdicts, messages, logs, errors."""
+"""The waiting I/O around the waiter, against a fake hook (no HTTP): polls, ends, timeouts, events."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,59 +11,14 @@ from airflow_provider_zuora import waiting
 from airflow_provider_zuora._compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
-    ZuoraAuthError,
     ZuoraConfigError,
     ZuoraTransportError,
     ZuoraWorkflowFailed,
 )
 from airflow_provider_zuora.status import evaluate_instance
+from tests.helpers import FAILED_TASKS, FakeHook, state
 
 LOG = logging.getLogger("test.waiting")
-
-FAILED_TASKS = [
-    {"id": 1, "name": "Export", "action_type": "Export", "status": "Success"},
-    {"id": 2, "name": "Callout", "action_type": "Callout", "status": "Error", "error": "HTTP 500",
-     "error_details": "upstream down"},
-    {"id": 3, "name": "Notify", "action_type": "Email", "status": "Error", "error": "bad address"},
-]  # fmt: skip
-
-
-def state(status: str, errors: int = 0, ident: int = 400) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "name": "WF-1-00000001",
-        "status": status,
-        "tasks": {"total": 3, "success": 3 - errors, "error": errors},
-    }
-
-
-class FakeHook:
-    """Answers from a script: each item is a state dict or an exception to raise."""
-
-    def __init__(self, *answers: Any, tasks: Any = (), stop: Any = None) -> None:
-        self.answers: Iterator[Any] = iter(answers)
-        self.tasks = tasks
-        self.stop = stop
-        self.calls: list[tuple[str, str]] = []
-
-    def get_workflow_instance(self, instance_id: str) -> dict[str, Any]:
-        self.calls.append(("get", instance_id))
-        answer = next(self.answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def get_workflow_instance_tasks(self, instance_id: str) -> list[dict[str, Any]]:
-        self.calls.append(("tasks", instance_id))
-        if isinstance(self.tasks, Exception):
-            raise self.tasks
-        return list(self.tasks)
-
-    def stop_workflow_instance(self, instance_id: str) -> dict[str, Any]:
-        self.calls.append(("stop", instance_id))
-        if isinstance(self.stop, Exception):
-            raise self.stop
-        return {"success": True}
 
 
 # ------------------------------------------------------------------ instance ids
@@ -81,87 +35,31 @@ def test_normalize_instance_id_rejects_bad_input_naming_the_field(value: Any) ->
         waiting.normalize_instance_id(value, field="my_field")
 
 
-# ------------------------------------------------------------------ error classes
-@pytest.mark.parametrize(
-    ("exc", "transient"),
-    [
-        (ZuoraApiError(429, "rate limit"), True),
-        (ZuoraApiError(500, "oops"), True),
-        (ZuoraApiError(502, "bad gateway"), True),
-        (ZuoraApiError(503, "unavailable"), True),
-        (ZuoraApiError(504, "timeout"), True),
-        (ZuoraTransportError("connection refused"), True),
-        (ZuoraApiError(401, "Failed to get user info"), True),
-        (ZuoraAuthError(401, "Authentication error"), False),
-        (ZuoraApiError(401, "Authentication error"), False),
-        (ZuoraApiError(403, "forbidden"), False),
-        (ZuoraApiError(404, "not found"), False),
-        (ZuoraApiError(400, "bad"), False),
-        (ZuoraConfigError("bad host"), False),
-        (ValueError("bug"), False),
-    ],
-)
-def test_is_transient(exc: Exception, transient: bool) -> None:
-    assert waiting.is_transient(exc) is transient
+# ------------------------------------------------------------------ poll_once
+def test_poll_once_logs_what_the_waiter_says_and_fails_on_a_permanent_error() -> None:
+    from unittest import mock
 
+    from airflow_provider_zuora.waiter import DONE, KEEP_WAITING, Waiter
 
-@pytest.mark.parametrize(
-    ("exc", "fragments"),
-    [
-        (
-            ZuoraAuthError(401, "Zuora refused the OAuth client credentials of connection 'zc'"),
-            ["Cannot wait for Zuora workflow instance 7. ", "refused the OAuth client credentials"],
-        ),
-        (ZuoraApiError(401, "Unauthorized"), ["access token of connection 'zc'", "(401)", "new one"]),
-        (ZuoraApiError(403, "no"), ["denied access to workflow instance 7 (403)", "permission"]),
-        (
-            ZuoraApiError(404, "Cannot find"),
-            ["instance 7 was not found (404)", "does not exist", "retention", "30 to 45 days", "Cannot find"],
-        ),
-        (
-            ZuoraApiError(400, "odd", request_id="r-1"),
-            ["Cannot wait for Zuora workflow", "Zuora-Request-Id=r-1"],
-        ),
-    ],
-)
-def test_permanent_error_message_explains(exc: Exception, fragments: list[str]) -> None:
-    message = waiting.permanent_error_message(exc, "7", conn_id="zc")
-    for fragment in fragments:
-        assert fragment in message
-
-
-# ------------------------------------------------------------------ poll_instance
-def test_poll_instance_logs_a_status_change_once(caplog: pytest.LogCaptureFixture) -> None:
-    hook = FakeHook(state("Processing"), state("Processing"), state("Pending"))
-    last = None
-    with caplog.at_level(logging.INFO, logger=LOG.name):
-        for _ in range(3):
-            outcome, got = waiting.poll_instance(
-                hook, "400", fail_on_task_errors=True, last_status=last, log=LOG
-            )
-            last = outcome.status
-
-    lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2
-    assert "is Processing (tasks: 3 of 3 done, 0 failed)" in lines[0]
-    assert "is Pending" in lines[1]
-    assert got["status"] == "Pending"
+    log = mock.MagicMock()
+    hook = FakeHook(ZuoraApiError(503, "busy"), state("Finished"), ZuoraApiError(404, "gone"))
+    waiter = Waiter("400", fail_on_task_errors=True)
+    assert waiting.poll_once(hook, waiter, log).action == KEEP_WAITING
+    assert "Transient error 1 polling Zuora workflow instance 400" in log.warning.call_args.args[1]
+    done = waiting.poll_once(hook, waiter, log)
+    assert done.action == DONE and done.state == state("Finished")
+    assert [c.args[1] for c in log.info.call_args_list][-1].endswith("(tasks: 3 of 3 done, 0 failed)")
+    with pytest.raises(AirflowFailException, match="was not found") as info:
+        waiting.poll_once(hook, waiter, log)
+    assert isinstance(info.value.__cause__, ZuoraApiError)
     assert hook.calls == [("get", "400")] * 3
 
 
-@pytest.mark.parametrize("exc", [ZuoraApiError(404, "gone"), ZuoraAuthError(401, "Authentication error"),
-                                 ZuoraApiError(403, "no"), ZuoraConfigError("bad")])  # fmt: skip
-def test_poll_instance_fails_at_once_on_permanent_errors(exc: Exception) -> None:
-    with pytest.raises(AirflowFailException) as info:
-        waiting.poll_instance(FakeHook(exc), "9", fail_on_task_errors=True, last_status=None, log=LOG)
-    assert info.value.__cause__ is exc
-    assert str(info.value) == waiting.permanent_error_message(exc, "9")
-
-
-@pytest.mark.parametrize("exc", [ZuoraApiError(503, "busy"), ZuoraTransportError("reset")])
-def test_poll_instance_lets_transient_errors_through(exc: Exception) -> None:
-    with pytest.raises(type(exc)):
-        waiting.poll_instance(FakeHook(exc), "9", fail_on_task_errors=True, last_status=None, log=LOG)
+def test_events_are_built_as_resume_reads_them() -> None:
+    built = waiting.event(waiting.SUCCESS, "400", state("Finished"), "done")
+    assert waiting.resume_from_event(built, hook_factory=FakeHook, log=LOG) == state("Finished")
+    with pytest.raises(ValueError, match="unknown event kind"):
+        waiting.event("maybe", "400", None, "")
 
 
 # ------------------------------------------------------------------ finish
@@ -346,22 +244,3 @@ def test_resume_timeout_uses_the_callers_exception_and_may_leave_it_running() ->
 def test_resume_rejects_an_unknown_event(event: Any) -> None:
     with pytest.raises(Exception, match="Unexpected event"):
         waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)
-
-
-def test_poll_or_none_gives_none_on_a_transient_error_and_raises_on_a_permanent_one() -> None:
-    from unittest import mock
-
-    from airflow_provider_zuora.exceptions import ZuoraApiError
-    from airflow_provider_zuora.waiting import poll_or_none
-
-    hook, log = mock.MagicMock(), mock.MagicMock()
-    hook.get_workflow_instance.side_effect = ZuoraApiError(503, "busy")
-    assert poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log) is None
-    assert "Transient error" in log.warning.call_args.args[0]
-    hook.get_workflow_instance.side_effect = ZuoraApiError(404, "gone")
-    with pytest.raises(AirflowFailException, match="not found"):
-        poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log)
-    hook.get_workflow_instance.side_effect = None
-    hook.get_workflow_instance.return_value = {"id": 1, "status": "Finished"}
-    outcome, state = poll_or_none(hook, "1", fail_on_task_errors=True, last_status=None, log=log)  # type: ignore[misc]
-    assert outcome.done and state["id"] == 1

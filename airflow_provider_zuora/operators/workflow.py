@@ -400,6 +400,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
     # ---------------------------------------------------------------- wait
     def _wait(self, context: Context, state: dict[str, Any]) -> Any:
         from airflow_provider_zuora import waiting
+        from airflow_provider_zuora.waiter import DONE, TIMED_OUT, Waiter
 
         instance_id = str(state["id"])
         if self.deferrable:
@@ -414,24 +415,24 @@ class RunZuoraWorkflowOperator(BaseOperator):
                 return final
             self._defer(instance_id)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        last_status: str | None = None
+        waiter = Waiter(
+            instance_id,
+            fail_on_task_errors=self.fail_on_task_errors,
+            conn_id=self.zuora_conn_id,
+            deadline=deadline,
+        )
         while True:
-            polled = waiting.poll_or_none(
-                self.hook,
-                instance_id,
-                fail_on_task_errors=self.fail_on_task_errors,
-                last_status=last_status,
-                log=self.log,
-                conn_id=self.zuora_conn_id,
-            )
-            if polled is not None:
-                outcome, state = polled
-                if outcome.done:
-                    return waiting.finish(self.hook, outcome, state, log=self.log)
-                last_status = outcome.status
-            if deadline is not None and time.monotonic() >= deadline:
+            decision = waiting.poll_once(self.hook, waiter, self.log, now=time.monotonic())
+            if decision.action == DONE and decision.outcome is not None and decision.state is not None:
+                return waiting.finish(self.hook, decision.outcome, decision.state, log=self.log)
+            if decision.action == TIMED_OUT:
                 message = waiting.stop_after_timeout(
-                    self.hook, instance_id, status=last_status, timeout=self.timeout, stop=True, log=self.log
+                    self.hook,
+                    instance_id,
+                    status=waiter.last_status,
+                    timeout=self.timeout,
+                    stop=True,
+                    log=self.log,
                 )
                 raise ZuoraWaitTimeout(message)  # as the deferred wait's timeout raises
             time.sleep(self.poll_interval)

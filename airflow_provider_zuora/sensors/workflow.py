@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # waiting (and through it status and api) loads at run time: 
     from airflow.sdk import Context
 
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
+    from airflow_provider_zuora.waiter import Waiter
 
 _T = TypeVar("_T")
 # How far past the trigger's own end time Airflow's deferral timeout fires (a safety net only:
@@ -70,7 +71,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         self.fail_on_task_errors = fail_on_task_errors
         self.stop_on_timeout = stop_on_timeout
         self.deferrable = deferrable
-        self._last_status: str | None = None
+        self._waiter: Waiter | None = None  # the wait across pokes in this process
         self._poke_failed = False
 
     @cached_property
@@ -120,7 +121,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
             message = waiting.stop_after_timeout(
                 self.hook,
                 instance_id,
-                status=self._last_status,
+                status=self._waiter.last_status if self._waiter else None,
                 timeout=self.timeout,
                 stop=self.stop_on_timeout,
                 log=self.log,
@@ -136,21 +137,16 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
 
     def _poke(self) -> bool | PokeReturnValue:
         from airflow_provider_zuora import waiting
+        from airflow_provider_zuora.waiter import DONE, Waiter
 
         instance_id = self._instance_id()
-        polled = waiting.poll_or_none(
-            self.hook,
-            instance_id,
-            fail_on_task_errors=self.fail_on_task_errors,
-            last_status=self._last_status,
-            log=self.log,
-            conn_id=self.zuora_conn_id,
-        )
-        if polled is None:
-            return False
-        outcome, state = polled
-        self._last_status = outcome.status
-        if not outcome.done:
+        if self._waiter is None:  # one per process: a reschedule-mode poke starts afresh
+            self._waiter = Waiter(
+                instance_id, fail_on_task_errors=self.fail_on_task_errors, conn_id=self.zuora_conn_id
+            )
+        decision = waiting.poll_once(self.hook, self._waiter, self.log)
+        outcome, state = decision.outcome, decision.state
+        if decision.action != DONE or outcome is None or state is None:
             return False
         return PokeReturnValue(
             True, self._final(lambda: waiting.finish(self.hook, outcome, state, log=self.log))

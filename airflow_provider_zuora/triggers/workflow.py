@@ -20,14 +20,13 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_zuora import waiting
 from airflow_provider_zuora._compat import has_trigger_on_kill
 from airflow_provider_zuora.exceptions import ZuoraError
-from airflow_provider_zuora.status import Verdict, evaluate_instance
+from airflow_provider_zuora.status import Verdict
+from airflow_provider_zuora.waiter import DONE, GIVE_UP, TIMED_OUT, Waiter
 
 if TYPE_CHECKING:
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
 
 CLASSPATH = "airflow_provider_zuora.triggers.workflow.ZuoraWorkflowInstanceTrigger"
-# Transient errors in a row: log the first, then one in this many, and the recovery.
-_LOG_EVERY = 10
 # on_kill's own bound on the stop call (Airflow gives it ``[triggerer] on_kill_timeout``, 30 s).
 _STOP_TIMEOUT = 20.0
 
@@ -98,9 +97,8 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         """
         return self.poll_interval * (zlib.crc32(self.instance_id.encode()) % 1000) / 1000
 
-    def _event(self, status: str, state: dict[str, Any] | None, message: str, **extra: Any) -> TriggerEvent:
-        payload = {"status": status, "instance_id": self.instance_id, "state": state, "message": message}
-        return TriggerEvent({**payload, **extra})
+    def _event(self, kind: str, state: dict[str, Any] | None, message: str, **extra: Any) -> TriggerEvent:
+        return TriggerEvent(waiting.event(kind, self.instance_id, state, message, **extra))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -122,9 +120,12 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         hook = self.hook
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + self._first_delay()
-        last_status: str | None = None
-        state: dict[str, Any] | None = None
-        errors = 0
+        waiter = Waiter(
+            self.instance_id,
+            fail_on_task_errors=self.fail_on_task_errors,
+            conn_id=self.zuora_conn_id,
+            deadline=self.end_time,  # wall clock: the end time travels in the serialized trigger
+        )
         while True:
             if self.end_time is not None:
                 next_poll = min(next_poll, loop.time() + max(0.0, self.end_time - time.time()))
@@ -133,43 +134,27 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
             try:
                 state = await hook.aget_workflow_instance(self.instance_id)
             except ZuoraError as exc:
-                if not waiting.is_transient(exc):
-                    message = waiting.permanent_error_message(
-                        exc, self.instance_id, conn_id=self.zuora_conn_id
-                    )
-                    yield self._event(waiting.ERROR, state, message)
-                    return
-                errors += 1
-                if errors % _LOG_EVERY == 1:
-                    self.log.warning(
-                        "Transient error %d polling Zuora workflow instance %s (will retry): %s",
-                        errors,
-                        self.instance_id,
-                        exc,
-                    )
+                decision = waiter.failed(exc, now=time.time())
             else:
-                if errors:
-                    self.log.info(
-                        "Polling instance %s works again after %d error(s)", self.instance_id, errors
-                    )
-                    errors = 0
-                outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
-                if outcome.status != last_status:
-                    self.log.info("%s", waiting.status_line(state, outcome))
-                    last_status = outcome.status
+                decision = waiter.polled(state, now=time.time())
+            waiting.emit(decision, self.log)
+            if decision.action == GIVE_UP:
+                yield self._event(waiting.ERROR, waiter.state, decision.message)
+                return
+            if decision.action == DONE and decision.outcome is not None:
+                outcome = decision.outcome
                 if outcome.verdict is Verdict.SUCCEEDED:
-                    yield self._event(waiting.SUCCESS, state, outcome.reason)
+                    yield self._event(waiting.SUCCESS, decision.state, outcome.reason)
                     return
-                if outcome.verdict is Verdict.FAILED:
-                    tasks = await self._tasks() if outcome.task_errors else []
-                    message, failed, count = waiting.failure_report(outcome, tasks)
-                    yield self._event(
-                        waiting.FAILED, state, message, failed_tasks=failed, failed_task_count=count
-                    )
-                    return
-            if self.end_time is not None and time.time() >= self.end_time:
+                tasks = await self._tasks() if outcome.task_errors else []
+                message, failed, count = waiting.failure_report(outcome, tasks)
                 yield self._event(
-                    waiting.TIMEOUT, state, f"Zuora workflow instance {self.instance_id} timed out"
+                    waiting.FAILED, decision.state, message, failed_tasks=failed, failed_task_count=count
+                )
+                return
+            if decision.action == TIMED_OUT:
+                yield self._event(
+                    waiting.TIMEOUT, waiter.state, f"Zuora workflow instance {self.instance_id} timed out"
                 )
                 return
 

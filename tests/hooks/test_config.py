@@ -1,4 +1,5 @@
-"""A zuora connection read into ZuoraConfig (hooks/_config.py); the hook's own arguments."""
+"""A zuora connection read into ZuoraConfig (hooks/_config.py), directly and through ZuoraHook and
+Airflow's Connection (``AIRFLOW_CONN_`` JSON); the hook's own arguments."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_zuora.environments import ENVIRONMENTS
 from airflow_provider_zuora.exceptions import ZuoraConfigError
 from airflow_provider_zuora.get_provider_info import get_provider_info
 from airflow_provider_zuora.hooks._config import (
@@ -32,7 +34,15 @@ class Conn:
         self.extra_dejson = kwargs.get("extra", {})
 
 
-def test_defaults() -> None:
+def use_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "zuora_default", **conn: Any) -> None:
+    """A connection as ``AIRFLOW_CONN_<ID>`` JSON; client id and secret filled in unless given."""
+    conn.setdefault("conn_type", "zuora")
+    conn.setdefault("login", "cid")
+    conn.setdefault("password", "csecret")
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def test_defaults_without_extras() -> None:
     cfg = config_from_connection(Conn())
     assert (cfg.timeout, cfg.max_attempts, cfg.entity_ids, cfg.org_ids) == (
         DEFAULT_TIMEOUT,
@@ -68,12 +78,12 @@ def test_a_url_with_credentials_is_refused_without_echoing_them() -> None:
         ({"timeout": "nan"}, "must be > 0"),
     ],
 )
-def test_bad_numbers_in_extras(extra: dict[str, Any], fragment: str) -> None:
+def test_bad_numbers_in_extras_are_refused(extra: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ZuoraConfigError, match=fragment):
         config_from_connection(Conn(extra=extra))
 
 
-def test_repr_and_overrides() -> None:
+def test_repr_hides_the_secret_and_overrides_replace_only_what_is_given() -> None:
     cfg = config_from_connection(Conn(extra={"timeout": 5, "max_attempts": 9}))
     assert "csecret-value" not in repr(cfg)
     assert cfg.with_overrides(timeout=None, max_attempts=None) == cfg
@@ -89,11 +99,94 @@ def test_token_key_changes_with_the_secret_pool_key_does_not() -> None:
 
 
 @pytest.mark.parametrize(
+    ("conn", "base_url"),
+    [
+        ({"host": "https://rest.apisandbox.zuora.com"}, "https://rest.apisandbox.zuora.com"),
+        ({"host": "https://rest.eu.zuora.com/"}, "https://rest.eu.zuora.com"),
+        ({"host": "https://copy.example.com", "port": 8443}, "https://copy.example.com:8443"),
+        ({"host": "https://copy.example.com:9443", "port": 8443}, "https://copy.example.com:9443"),
+        ({"host": "http://127.0.0.1", "port": 8080}, "http://127.0.0.1:8080"),
+        ({"host": "rest.zuora.com", "schema": "https"}, "https://rest.zuora.com"),
+        ({"host": "http://127.0.0.1:8080"}, "http://127.0.0.1:8080"),
+        ({"host": "http://localhost:9"}, "http://localhost:9"),
+        ({"host": "http://[::1]:8080"}, "http://[::1]:8080"),
+        ({"extra": {"environment": "EU API Sandbox"}}, "https://rest.sandbox.eu.zuora.com"),
+        ({"extra": {"environment": "eu-api-sandbox"}}, "https://rest.sandbox.eu.zuora.com"),
+        ({"extra": {"environment": "us-cloud-2-production"}}, "https://rest.zuora.com"),
+        ({"extra": {"extra__zuora__environment": "APAC Production"}}, "https://rest.ap.zuora.com"),
+        (
+            {"host": "https://custom.example.com", "extra": {"environment": "EU Production"}},
+            "https://custom.example.com",
+        ),
+    ],
+)
+def test_base_url_from_host_port_schema_or_environment(
+    monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any], base_url: str
+) -> None:
+    use_conn(monkeypatch, **conn)
+    assert ZuoraHook().base_url == base_url
+
+
+@pytest.mark.parametrize(
+    ("conn", "fragments"),
+    [
+        ({"host": "rest.zuora.com"}, ["needs a scheme", "https://rest.zuora.com"]),
+        ({"host": "http://rest.zuora.com"}, ["http://", "cleartext", "use https://"]),
+        ({"host": "http://10.0.0.5:8080"}, ["cleartext", "loopback"]),
+        ({"host": "ftp://rest.zuora.com"}, ["not an http(s) URL"]),
+        ({"extra": {"environment": "Mars"}}, ["unknown environment 'Mars'", *ENVIRONMENTS]),
+        ({}, ["neither a REST endpoint (host) nor an environment"]),
+        ({"host": "https://rest.zuora.com", "login": ""}, ["Client ID (login)"]),
+        ({"host": "https://rest.zuora.com", "password": ""}, ["Client Secret"]),
+        ({"host": "https://rest.zuora.com", "password": None}, ["Client Secret"]),
+        ({"host": "https://rest.zuora.com", "extra": {"timeout": "soon"}}, ["'timeout' must be a number"]),
+        ({"host": "https://rest.zuora.com", "extra": {"max_attempts": 0}}, ["'max_attempts' must be > 0"]),
+    ],
+)
+def test_bad_connections_name_the_connection_and_the_problem(
+    monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any], fragments: list[str]
+) -> None:
+    use_conn(monkeypatch, "zuora_bad", **conn)
+    with pytest.raises(ZuoraConfigError) as err:
+        ZuoraHook("zuora_bad").config  # noqa: B018 - the property reads the connection
+    text = str(err.value)
+    assert "'zuora_bad'" in text
+    assert [f for f in fragments if f not in text] == []
+    assert "csecret" not in text
+
+
+def test_extras_are_read_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_conn(
+        monkeypatch,
+        host="https://rest.zuora.com",
+        extra={
+            "extra__zuora__entity_ids": "E1",
+            "org_ids": "O1,O2",
+            "extra__zuora__timeout": "12.5",
+            "max_attempts": "3",
+            "ui_url_template": "https://ui.example/{instance_id}",
+        },
+    )
+    cfg = ZuoraHook().config
+    assert (cfg.entity_ids, cfg.org_ids, cfg.timeout, cfg.max_attempts) == ("E1", "O1,O2", 12.5, 3)
+    assert ZuoraHook().ui_url(400) == "https://ui.example/400"
+
+
+def test_hook_arguments_override_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_conn(monkeypatch, host="https://rest.zuora.com", extra={"timeout": 5, "max_attempts": 9})
+    cfg = ZuoraHook(timeout=30, max_attempts=2).config
+    assert (cfg.timeout, cfg.max_attempts) == (30, 2)
+
+
+@pytest.mark.parametrize(
     ("base_url", "template", "url"),
     [
+        ("https://rest.apisandbox.zuora.com", None, "https://apisandbox.zuora.com/workflows/instances/9"),
+        ("https://rest.zuora.com", None, "https://www.zuora.com/workflows/instances/9"),
         ("https://rest.sandbox.eu.zuora.com", None, "https://sandbox.eu.zuora.com/workflows/instances/9"),
         ("https://rest.zuora.com:8443", None, "https://www.zuora.com:8443/workflows/instances/9"),
         ("http://[::1]:8080", None, "http://[::1]:8080/workflows/instances/9"),
+        ("http://127.0.0.1:8080", None, "http://127.0.0.1:8080/workflows/instances/9"),
         ("http://127.0.0.1:8080", "{base_url}/ui/runs/{instance_id}", "http://127.0.0.1:8080/ui/runs/9"),
         (
             "https://rest.zuora.com",
@@ -102,7 +195,7 @@ def test_token_key_changes_with_the_secret_pool_key_does_not() -> None:
         ),
     ],
 )
-def test_ui_url(base_url: str, template: str | None, url: str) -> None:
+def test_ui_url_by_default_and_from_a_template(base_url: str, template: str | None, url: str) -> None:
     cfg = ZuoraConfig("c", base_url, "id", "s", ui_url_template=template)
     assert cfg.ui_url(9) == url
     assert cfg.ui_url("9") == url

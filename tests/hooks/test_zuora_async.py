@@ -1,11 +1,10 @@
-"""ZuoraHook's async side as a triggerer uses it: non-blocking set-up, one token, one pool, cleanup."""
+"""The async ZuoraHook (the a* methods) as a triggerer uses it: non-blocking set-up, one token, one
+client pool, retries and refresh as driven, ids, cleanup."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import airflow.sdk.log as sdk_log
@@ -20,24 +19,10 @@ from airflow_provider_zuora.exceptions import (
     ZuoraConfigError,
     ZuoraTransportError,
 )
-from airflow_provider_zuora.hooks import _transport
 from airflow_provider_zuora.hooks.zuora import CONNECT_TIMEOUT, ZuoraHook
-from tests.hooks._mocked import serve_async
+from tests.hooks._mocked import INSTANCE, Handler, conn, hook, serve_async  # noqa: F401 - conn is an autouse fixture
 
-BASE = "https://rest.apisandbox.zuora.com"
-INSTANCE = {"id": 400, "name": "WF-396-00000003", "status": "Processing"}
-SECRET = "async-client-secret-77"
-Handler = Callable[[httpx.Request], Any]
-
-
-@pytest.fixture(autouse=True)
-def conn(monkeypatch: pytest.MonkeyPatch) -> None:
-    _transport.TOKENS.clear()
-    extra = {"timeout": 12, "entity_ids": "E-1"}
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ZUORA_DEFAULT",
-        json.dumps({"conn_type": "zuora", "host": BASE, "login": "cid", "password": SECRET, "extra": extra}),
-    )
+SECRET = "client-secret-value"  # the conn fixture's
 
 
 def zuora(request: httpx.Request) -> httpx.Response:
@@ -80,7 +65,9 @@ async def test_setup_never_blocks_the_loop(monkeypatch: pytest.MonkeyPatch) -> N
     await hook.aclose()
 
 
-async def test_headers_timeouts_and_form(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_token_call_is_a_form_and_api_calls_carry_the_bearer_headers_and_timeouts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     seen = serve_async(monkeypatch, zuora)
     hook = ZuoraHook()
     await hook.aget_workflow_instance("400")
@@ -88,7 +75,7 @@ async def test_headers_timeouts_and_form(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "authorization" not in token_req.headers
     assert token_req.headers["content-type"] == "application/x-www-form-urlencoded"
     assert dict(httpx.QueryParams(token_req.content.decode())) == {
-        "client_id": "cid",
+        "client_id": "client-id",
         "client_secret": SECRET,
         "grant_type": "client_credentials",
     }
@@ -97,7 +84,7 @@ async def test_headers_timeouts_and_form(monkeypatch: pytest.MonkeyPatch) -> Non
     assert get.headers["user-agent"].startswith("airflow-provider-zuora/")
     for req in seen:
         timeout = req.extensions["timeout"]
-        assert (timeout["connect"], timeout["read"]) == (CONNECT_TIMEOUT, 12)
+        assert (timeout["connect"], timeout["read"]) == (CONNECT_TIMEOUT, 30)
     await hook.aclose()
 
 
@@ -115,6 +102,24 @@ async def test_a_thousand_triggers_with_wrong_credentials_make_one_token_request
     assert all(isinstance(r, ZuoraAuthError) and "zuora_default" in str(r) for r in results)
     assert all(SECRET not in str(r) for r in results)
     await asyncio.gather(*(h.aclose() for h in hooks))
+
+
+async def test_concurrent_hooks_share_one_token_and_one_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            await asyncio.sleep(0.01)  # the other hooks arrive while this fetch is in flight
+        return zuora(request)
+
+    seen = serve_async(monkeypatch, handler)
+    hooks = [hook() for _ in range(200)]
+    states = await asyncio.gather(*(h.aget_workflow_instance(400) for h in hooks))
+    assert states == [INSTANCE] * 200
+    assert [r.url.path for r in seen].count("/oauth/token") == 1
+    assert {r.headers["authorization"] for r in seen if r.url.path != "/oauth/token"} == {
+        "Bearer async-token-1"
+    }
+    assert len({id(h._aclient) for h in hooks}) == 1
+    await ZuoraHook.aclose_shared_clients()
 
 
 async def test_a_401_refreshes_the_token_once_and_is_not_looped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,8 +263,8 @@ async def test_async_401_refreshes_once_then_succeeds(monkeypatch: pytest.Monkey
     ]
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-async def test_async_retryable_statuses_are_tried_max_attempts_times(
+@pytest.mark.parametrize("status", [429, 503])  # which statuses are transient: tests/test_calls.py
+async def test_async_transient_statuses_are_tried_max_attempts_times(
     monkeypatch: pytest.MonkeyPatch, closing: None, status: int
 ) -> None:
     seen = serve_async(monkeypatch, token_then([httpx.Response(status, json={"message": "busy"})] * 10))
@@ -269,8 +274,8 @@ async def test_async_retryable_statuses_are_tried_max_attempts_times(
     assert len(api_calls(seen)) == 3
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 406, 409, 422])
-async def test_async_other_4xx_are_not_retried(
+@pytest.mark.parametrize("status", [404, 409])  # which statuses are permanent: tests/test_calls.py
+async def test_async_permanent_errors_are_not_retried_and_carry_message_and_ids(
     monkeypatch: pytest.MonkeyPatch, closing: None, status: int
 ) -> None:
     answer = httpx.Response(status, json={"errors": [{"title": "no"}]}, headers={"Zuora-Request-Id": "r-1"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from unittest import mock
 
@@ -17,49 +16,12 @@ from airflow_provider_zuora.operators.workflow import (
     coerce_parameters,
     default_track_id,
 )
-from tests.helpers import modules_added
+from tests.helpers import FakeStore, make_context, modules_added
 
 RUNNING = {"id": 400, "name": "WF-396-00000003", "status": "Processing", "tasks": {"total": 2, "error": 0}}
 FINISHED = {**RUNNING, "status": "Finished", "tasks": {"total": 2, "success": 2, "error": 0}}
 FAILED = {**RUNNING, "status": "Finished", "tasks": {"total": 2, "success": 1, "error": 1}}
 STOPPED = {**RUNNING, "status": "Stopped"}
-
-
-class FakeStore:
-    """The task state store's get/set, in memory, recording every write."""
-
-    def __init__(self, initial: dict[str, Any] | None = None) -> None:
-        self.data = dict(initial or {})
-        self.writes: list[tuple[str, Any]] = []
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(json.dumps(self.data[key])) if key in self.data else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.data[key] = value
-        self.writes.append((key, json.loads(json.dumps(value))))
-
-
-def make_context(
-    store: FakeStore | None = None,
-    *,
-    run_id: str = "manual__2026-11-28T10:00:00+00:00",
-    try_number: int = 1,
-    max_tries: int = 0,
-) -> dict:
-    """A task context; ``max_tries`` as Airflow keeps it (retries, plus try_number at each clear)."""
-    ti = mock.MagicMock(
-        dag_id="billing",
-        task_id="run",
-        run_id=run_id,
-        try_number=try_number,
-        max_tries=max_tries,
-        map_index=-1,
-    )
-    ctx: dict[str, Any] = {"ti": ti}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def pushed(ctx: dict) -> dict[str, Any]:
@@ -433,7 +395,7 @@ def test_other_run_errors_are_left_to_airflow_retries(hook: mock.MagicMock, stat
 def test_a_key_still_in_progress_after_the_hooks_wait_is_left_to_airflow_retries(
     hook: mock.MagicMock,
 ) -> None:
-    # The hook resends a key in progress for two minutes (tests/hooks/test_zuora_points.py); after
+    # The hook resends a key in progress for two minutes (tests/hooks/test_zuora.py); after
     # that the 409 fails the try as a transient error would, never as a refusal.
     from airflow_provider_zuora.exceptions import ZuoraApiError
 

@@ -12,7 +12,7 @@ from airflow_provider_zuora.hooks._transport import TOKENS
 from airflow_provider_zuora.hooks.zuora import ZuoraHook
 from airflow_provider_zuora.operators._resume import STATE_KEY
 from airflow_provider_zuora.operators.workflow import RunZuoraWorkflowOperator
-from tests.operators.test_workflow import FakeStore, make_context
+from tests.helpers import FakeStore, make_context
 
 pytestmark = pytest.mark.integration
 RUN = "/workflows/396/run"

@@ -16,7 +16,7 @@ from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, Zuo
 from airflow_provider_zuora.status import evaluate_instance
 from airflow_provider_zuora.triggers import workflow as trigger_module
 from airflow_provider_zuora.triggers.workflow import CLASSPATH, ZuoraWorkflowInstanceTrigger
-from tests.helpers import modules_added
+from tests.helpers import CALLOUT_DETAILS, emulator_workflows, modules_added
 
 LOG = logging.getLogger("test.trigger")
 TASKS = [
@@ -312,29 +312,6 @@ async def test_cleanup_without_a_hook_does_nothing() -> None:
 
 
 # ================================================================== against the emulator
-# Workflows with short, scripted timelines (seconds of real time). Shared with the sensor's DAG tests.
-CALLOUT_DETAILS = "POST https://billing.example/charge answered 500"
-
-
-def emulator_workflows() -> list[Any]:
-    from airflow_provider_zuora.testing import TaskSpec, Workflow
-
-    callout = TaskSpec(
-        "Callout", "Callout", error="HTTP 500", error_class="CalloutError", error_details=CALLOUT_DETAILS
-    )
-    return [
-        Workflow(id=8101, name="Quick success", queued_seconds=0.5, processing_seconds=2.0,
-                 tasks=[TaskSpec("Export", "Export"), TaskSpec("Notify", "Email")]),
-        Workflow(id=8102, name="Waits on approval", tasks=[TaskSpec("Approve", "Approval"), TaskSpec("Bill")],
-                 timeline=[("Queued", 0.2), ("Processing", 0.3), ("Pending", 5.0), ("Processing", 0.3)]),
-        Workflow(id=8103, name="Task errors", queued_seconds=0.1, processing_seconds=0.5, result="errors",
-                 tasks=[TaskSpec("Export", "Export"), callout]),
-        Workflow(id=8104, name="Gets stopped", queued_seconds=0.1, processing_seconds=0.6, result="stopped",
-                 stopping_seconds=0.3, tasks=[TaskSpec("A"), TaskSpec("B")]),
-        Workflow(id=8105, name="Runs for an hour", timeline=[("Processing", 3600.0)]),
-    ]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Any]:
     from airflow_provider_zuora.testing import ZuoraEmulator
