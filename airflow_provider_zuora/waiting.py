@@ -2,9 +2,9 @@
 operator's wait in a worker, the sensor and the trigger (whose events are built and read here).
 
 Success and failure mean what :mod:`.status` says; what to log and when to stop, what
-:mod:`.waiter` decides. Here: one sync poll (``poll_once``), ending a done wait (``finish``: the
+:mod:`.waiter` decides. Here: one sync poll (``poll_once``), ending a done wait (``final_state_or_raise``: the
 state, or the failed tasks and ``ZuoraWorkflowFailed``), the check before deferring
-(``check_once``), the stop after a timeout, and the trigger's events (``event`` builds them,
+(``final_state_before_deferring``), the stop after a timeout, and the trigger's events (``event`` builds them,
 ``resume_from_event`` reads them back in the resumed task).
 """
 
@@ -125,12 +125,14 @@ def log_failed_tasks(tasks: Iterable[Mapping[str, Any]], total: int, log: Log) -
         log.error("... and %d more failed task(s): see the workflow run in Zuora", total - shown)
 
 
-def finish(hook: InstanceApi, outcome: InstanceOutcome, state: dict[str, Any], *, log: Log) -> dict[str, Any]:
+def final_state_or_raise(
+    hook: InstanceApi, outcome: InstanceOutcome, state: dict[str, Any], *, log: Log
+) -> dict[str, Any]:
     """End the wait on a done instance: return its state, or explain the failure and raise."""
-    if outcome.verdict is Verdict.SUCCEEDED:  # poll_instance has logged the status line
+    if outcome.verdict is Verdict.SUCCEEDED:  # the waiter has logged the status line
         return state
     if outcome.verdict is not Verdict.FAILED:
-        raise ValueError(f"finish() needs a done instance, got {outcome.status!r}")
+        raise ValueError(f"final_state_or_raise() needs a done instance, got {outcome.status!r}")
     instance_id = str(state.get("id", ""))
     tasks: list[dict[str, Any]] = []
     if outcome.task_errors:
@@ -145,7 +147,7 @@ def finish(hook: InstanceApi, outcome: InstanceOutcome, state: dict[str, Any], *
     raise ZuoraWorkflowFailed(message, state=state)
 
 
-def check_once(
+def final_state_before_deferring(
     hook: InstanceApi,
     instance_id: str,
     *,
@@ -155,14 +157,14 @@ def check_once(
 ) -> dict[str, Any] | None:
     """The check before deferring: an instance already done never defers.
 
-    Returns the final state (or raises as ``finish`` does); None when the instance is still running
-    or the check hit a transient error (the trigger retries those).
+    Returns the final state (or raises as ``final_state_or_raise`` does); None when the instance
+    is still running or the check hit a transient error (the trigger retries those).
     """
     waiter = Waiter(instance_id, fail_on_task_errors=fail_on_task_errors, conn_id=conn_id)
     decision = poll_once(hook, waiter, log)
     if decision.action != DONE or decision.outcome is None or decision.state is None:
         return None
-    return finish(hook, decision.outcome, decision.state, log=log)
+    return final_state_or_raise(hook, decision.outcome, decision.state, log=log)
 
 
 def stop_after_timeout(

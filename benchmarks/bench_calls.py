@@ -23,7 +23,7 @@ in a fresh interpreter (``--poke-child``: a task try is a new process); a deferr
 runs in a fresh event loop with the process-wide token cache emptied first (what a triggerer
 process starts with), and its resume likewise.
 
-Targets (issue 13): one token request per token lifetime per process; exactly one status GET per
+Targets: one token request per token lifetime per process; exactly one status GET per
 poll, and no other request per poll.
 
 Usage: ``python benchmarks/bench_calls.py [--runs 100] [--json PATH]``.

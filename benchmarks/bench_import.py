@@ -12,7 +12,7 @@ is the growth of the process's peak RSS (``ru_maxrss``) over the same stretch. E
 case) is probed once per round, rounds repeated (round-robin, the order rotated each round so no
 case always follows another), after one warm-up round that is not counted; medians of ``--runs``.
 
-Target (issue 13): ours at most 5% of dbt Cloud's increment in the same run, on every version.
+Target: ours at most 5% of dbt Cloud's increment in the same run, on every version.
 
 Usage: ``python benchmarks/bench_import.py [--runs 15] [--versions 3.3.2 ...] [--uv UV]
 [--python PATH ...] [--json PATH]`` (``--python``: measure those interpreters as they are).

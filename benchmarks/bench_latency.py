@@ -12,7 +12,7 @@ Samples of one mode run at once (poke-mode sensors and operators in threads, tri
 loop), at a poll interval of ``--interval`` (default 2 s; the defaults, 30 and 60 s, would take
 minutes per sample, and the bound scales with the interval).
 
-Target (issue 13): at most one poll interval plus 200 ms, every sample.
+Target: at most one poll interval plus 200 ms, every sample.
 
 Usage: ``python benchmarks/bench_latency.py [--samples 10] [--interval 2] [--json PATH]``.
 """

@@ -14,7 +14,7 @@ triggerer's process tree (supervisor and trigger runner, sampled with psutil), l
 between two polls of one trigger beyond the interval, as % of it), the full GC passes, and how many
 of the late polls (over 10%) were due while one ran.
 
-Targets (issue 13): at one poll per second per wait, every poll over 10% late was due while a full
+Targets: at one poll per second per wait, every poll over 10% late was due while a full
 GC pass of the trigger runner ran; at one poll per 5 s, no poll over 10% late.
 
 Usage: ``python benchmarks/bench_triggerer.py [--n 1000] [--intervals 1 5] [--seconds 30]

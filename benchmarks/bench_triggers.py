@@ -15,7 +15,7 @@ count), CPU per poll (process CPU time / polls), peak RSS growth over the phase'
 imports), lateness (poll-to-poll gap of each waiter minus the interval, as % of it), and the
 garbage collector's full passes in the window (each stops the whole loop). Last, one full pass
 is timed in an idle process holding a real triggerer's imports: the pause no loop there escapes.
-Targets (issue 13), for the triggers' loop: at one poll per second per wait, lateness p99 <= 1%;
+Targets, for the triggers' loop: at one poll per second per wait, lateness p99 <= 1%;
 at one poll per 5 s, no poll over 10% late; CPU per poll <= 0.2x the floor's; peak RSS growth for
 the thousand < 15 MB (each at every interval run); and one token request for the thousand.
 Both phases import the same modules (a triggerer has them loaded), so the heap the garbage

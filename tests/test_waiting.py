@@ -65,14 +65,14 @@ def test_events_are_built_as_resume_reads_them() -> None:
 # ------------------------------------------------------------------ finish
 def test_finish_returns_the_state_of_a_success() -> None:
     final = state("Finished")
-    assert waiting.finish(FakeHook(), evaluate_instance(final), final, log=LOG) is final
+    assert waiting.final_state_or_raise(FakeHook(), evaluate_instance(final), final, log=LOG) is final
 
 
 def test_finish_lists_failed_tasks_in_log_and_exception(caplog: pytest.LogCaptureFixture) -> None:
     final = state("Finished", errors=2)
     hook = FakeHook(tasks=FAILED_TASKS)
     with caplog.at_level(logging.INFO, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as info:
-        waiting.finish(hook, evaluate_instance(final), final, log=LOG)
+        waiting.final_state_or_raise(hook, evaluate_instance(final), final, log=LOG)
 
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == [
@@ -93,14 +93,16 @@ def test_finish_of_a_stopped_instance_without_task_errors_lists_nothing() -> Non
     with pytest.raises(
         ZuoraWorkflowFailed, match=r"^Zuora workflow instance 400 \(WF-1-00000001\) was stopped$"
     ):
-        waiting.finish(hook, evaluate_instance(final), final, log=LOG)
+        waiting.final_state_or_raise(hook, evaluate_instance(final), final, log=LOG)
     assert hook.calls == []
 
 
 def test_finish_still_fails_when_the_task_list_cannot_be_read(caplog: pytest.LogCaptureFixture) -> None:
     final = state("Finished", errors=1)
     with caplog.at_level(logging.WARNING, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as info:
-        waiting.finish(FakeHook(tasks=ZuoraApiError(503, "busy")), evaluate_instance(final), final, log=LOG)
+        waiting.final_state_or_raise(
+            FakeHook(tasks=ZuoraApiError(503, "busy")), evaluate_instance(final), final, log=LOG
+        )
     assert str(info.value).endswith("finished with 1 failed task(s)")
     assert "Could not list the tasks" in caplog.text
 
@@ -108,7 +110,7 @@ def test_finish_still_fails_when_the_task_list_cannot_be_read(caplog: pytest.Log
 def test_finish_refuses_a_running_instance() -> None:
     running = state("Processing")
     with pytest.raises(ValueError, match="done instance"):
-        waiting.finish(FakeHook(), evaluate_instance(running), running, log=LOG)
+        waiting.final_state_or_raise(FakeHook(), evaluate_instance(running), running, log=LOG)
 
 
 def test_failure_report_trims_long_fields_and_caps_the_list() -> None:
@@ -127,23 +129,35 @@ def test_failure_report_trims_long_fields_and_caps_the_list() -> None:
     assert message.endswith(f"; and {count - 3} more (see the task log)")
 
 
-# ------------------------------------------------------------------ check_once
-def test_check_once_returns_none_while_running_or_on_a_hiccup() -> None:
-    assert waiting.check_once(FakeHook(state("Queued")), "1", fail_on_task_errors=True, log=LOG) is None
+# ------------------------------------------------------------------ final_state_before_deferring
+def test_before_deferring_returns_none_while_running_or_on_a_hiccup() -> None:
+    assert (
+        waiting.final_state_before_deferring(
+            FakeHook(state("Queued")), "1", fail_on_task_errors=True, log=LOG
+        )
+        is None
+    )
     hook = FakeHook(ZuoraTransportError("reset"))
-    assert waiting.check_once(hook, "1", fail_on_task_errors=True, log=LOG) is None
+    assert waiting.final_state_before_deferring(hook, "1", fail_on_task_errors=True, log=LOG) is None
 
 
-def test_check_once_finishes_a_done_instance() -> None:
+def test_before_deferring_finishes_a_done_instance() -> None:
     final = state("Finished", errors=1)
-    assert waiting.check_once(FakeHook(final), "1", fail_on_task_errors=False, log=LOG) is final
+    assert (
+        waiting.final_state_before_deferring(FakeHook(final), "1", fail_on_task_errors=False, log=LOG)
+        is final
+    )
     with pytest.raises(ZuoraWorkflowFailed):
-        waiting.check_once(FakeHook(final, tasks=FAILED_TASKS), "1", fail_on_task_errors=True, log=LOG)
+        waiting.final_state_before_deferring(
+            FakeHook(final, tasks=FAILED_TASKS), "1", fail_on_task_errors=True, log=LOG
+        )
 
 
-def test_check_once_fails_on_a_permanent_error() -> None:
+def test_before_deferring_fails_on_a_permanent_error() -> None:
     with pytest.raises(AirflowFailException, match="not found"):
-        waiting.check_once(FakeHook(ZuoraApiError(404, "x")), "1", fail_on_task_errors=True, log=LOG)
+        waiting.final_state_before_deferring(
+            FakeHook(ZuoraApiError(404, "x")), "1", fail_on_task_errors=True, log=LOG
+        )
 
 
 # ------------------------------------------------------------------ timeouts
@@ -188,7 +202,7 @@ def test_resume_failed_raises_the_sync_message_and_logs_tasks(caplog: pytest.Log
     event = {"status": "failed", "instance_id": "400", "state": final, "message": message,
              "failed_tasks": failed, "failed_task_count": count}  # fmt: skip
     with pytest.raises(ZuoraWorkflowFailed) as sync:
-        waiting.finish(FakeHook(tasks=FAILED_TASKS), outcome, final, log=LOG)
+        waiting.final_state_or_raise(FakeHook(tasks=FAILED_TASKS), outcome, final, log=LOG)
 
     with caplog.at_level(logging.ERROR, logger=LOG.name), pytest.raises(ZuoraWorkflowFailed) as resumed:
         waiting.resume_from_event(event, hook_factory=FakeHook, log=LOG)

@@ -36,7 +36,7 @@ TokenKey = tuple[str, str]
 MAX_CONCURRENT_REQUESTS = 40
 
 
-def keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:
+def no_netrc_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     """A no-op auth for a requests session: without it requests adds ``~/.netrc`` credentials, which
     would put an Authorization header on the token call and replace the bearer token on API calls."""
     return request

@@ -35,7 +35,7 @@ from airflow_provider_zuora.hooks._transport import (
     ASYNC_CLIENTS,
     MAX_CONCURRENT_REQUESTS,
     TOKENS,
-    keep_headers,
+    no_netrc_auth,
 )
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ class ZuoraHook(BaseHook):
             import requests
 
             session = requests.Session()
-            session.auth = keep_headers
+            session.auth = no_netrc_auth
             session.headers.update(_CLIENT_HEADERS)
             self._session = session
         return self._session

@@ -404,7 +404,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
 
         instance_id = str(state["id"])
         if self.deferrable:
-            final = waiting.check_once(
+            final = waiting.final_state_before_deferring(
                 self.hook,
                 instance_id,
                 fail_on_task_errors=self.fail_on_task_errors,
@@ -424,7 +424,7 @@ class RunZuoraWorkflowOperator(BaseOperator):
         while True:
             decision = waiting.poll_once(self.hook, waiter, self.log, now=time.monotonic())
             if decision.action == DONE and decision.outcome is not None and decision.state is not None:
-                return waiting.finish(self.hook, decision.outcome, decision.state, log=self.log)
+                return waiting.final_state_or_raise(self.hook, decision.outcome, decision.state, log=self.log)
             if decision.action == TIMED_OUT:
                 message = waiting.stop_after_timeout(
                     self.hook,

@@ -95,8 +95,8 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         instance_id = self._instance_id()
         if self.deferrable:
             try:
-                final = self._final(
-                    lambda: waiting.check_once(
+                final = self._no_retry_if_failed(
+                    lambda: waiting.final_state_before_deferring(
                         self.hook,
                         instance_id,
                         fail_on_task_errors=self.fail_on_task_errors,
@@ -149,7 +149,10 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         if decision.action != DONE or outcome is None or state is None:
             return False
         return PokeReturnValue(
-            True, self._final(lambda: waiting.finish(self.hook, outcome, state, log=self.log))
+            True,
+            self._no_retry_if_failed(
+                lambda: waiting.final_state_or_raise(self.hook, outcome, state, log=self.log)
+            ),
         )
 
     def _defer(self, instance_id: str) -> None:
@@ -171,7 +174,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         """Resume after the trigger: the same verdicts and messages as poke mode."""
         from airflow_provider_zuora import waiting
 
-        return self._final(
+        return self._no_retry_if_failed(
             lambda: waiting.resume_from_event(
                 event,
                 hook_factory=lambda: self.hook,
@@ -183,7 +186,7 @@ class ZuoraWorkflowInstanceSensor(BaseSensorOperator):
         )
 
     @staticmethod
-    def _final(step: Callable[[], _T]) -> _T:
+    def _no_retry_if_failed(step: Callable[[], _T]) -> _T:
         """Run ``step``; a failed instance fails the sensor without retries (a retry sees the same end)."""
         try:
             return step()

@@ -261,7 +261,7 @@ async def test_resumed_task_gets_the_sync_paths_message_from_a_failed_event() ->
 
     final = state("Finished", errors=1)
     with pytest.raises(ZuoraWorkflowFailed) as sync:
-        waiting.finish(SyncHook(), evaluate_instance(final), final, log=log)  # type: ignore[arg-type]
+        waiting.final_state_or_raise(SyncHook(), evaluate_instance(final), final, log=log)  # type: ignore[arg-type]
     assert str(resumed.value) == str(sync.value)
 
 
