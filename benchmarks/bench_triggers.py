@@ -39,6 +39,7 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,28 +101,42 @@ def _offset(instance_id: str, interval: float) -> float:
     return interval * (zlib.crc32(instance_id.encode()) % 1000) / 1000
 
 
+async def _on_schedule(
+    args: argparse.Namespace, ids: list[str], win: Window, get: Callable[[str], Awaitable[None]]
+) -> None:
+    """Each id's GET (``get``) every interval, first polls spread as the triggers spread theirs."""
+
+    async def waiter(instance_id: str) -> None:
+        next_poll = time.monotonic() + _offset(instance_id, args.interval)
+        stop_at = win.end + args.interval + _offset(instance_id, args.interval)
+        while next_poll < stop_at:
+            await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
+            next_poll = max(next_poll + args.interval, time.monotonic())
+            win.poll(instance_id)
+            await get(f"/workflows/workflow_runs/{instance_id}")
+
+    await asyncio.gather(*(waiter(i) for i in ids))
+
+
+def _token_form() -> dict[str, str]:
+    conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
+    return {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
+
+
 async def _floor(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     import httpx
 
-    conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
-    form = {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)  # as the hook's pool
     async with httpx.AsyncClient(base_url=args.base_url, limits=limits) as client:
-        token = (await client.post("/oauth/token", data=form)).json()["access_token"]
+        token = (await client.post("/oauth/token", data=_token_form())).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
-        async def waiter(instance_id: str) -> None:
-            next_poll = time.monotonic() + _offset(instance_id, args.interval)
-            stop_at = win.end + args.interval + _offset(instance_id, args.interval)
-            while next_poll < stop_at:
-                await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
-                next_poll = max(next_poll + args.interval, time.monotonic())
-                win.poll(instance_id)
-                response = await client.get(f"/workflows/workflow_runs/{instance_id}", headers=headers)
-                response.raise_for_status()
-                response.json()
+        async def get(path: str) -> None:
+            response = await client.get(path, headers=headers)
+            response.raise_for_status()
+            response.json()
 
-        await asyncio.gather(*(waiter(i) for i in ids))
+        await _on_schedule(args, ids, win, get)
 
 
 async def _lanes(args: argparse.Namespace, ids: list[str], win: Window) -> None:
@@ -129,27 +144,20 @@ async def _lanes(args: argparse.Namespace, ids: list[str], win: Window) -> None:
     from airflow_provider_zuora.hooks._lanes import LaneClient
     from airflow_provider_zuora.hooks._transport import MAX_CONCURRENT_REQUESTS
 
-    conn = json.loads(os.environ["AIRFLOW_CONN_ZUORA_DEFAULT"])
-    form = {"client_id": conn["login"], "client_secret": conn["password"], "grant_type": "client_credentials"}
     client = LaneClient(args.base_url, MAX_CONCURRENT_REQUESTS, {"Accept-Encoding": "gzip"})
     try:
-        answer = await client.request("POST", "/oauth/token", data=form, timeout=60.0, connect_timeout=10.0)
+        answer = await client.request(
+            "POST", "/oauth/token", data=_token_form(), timeout=60.0, connect_timeout=10.0
+        )
         headers = {"Authorization": f"Bearer {json.loads(answer.text)['access_token']}"}
 
-        async def waiter(instance_id: str) -> None:
-            next_poll = time.monotonic() + _offset(instance_id, args.interval)
-            stop_at = win.end + args.interval + _offset(instance_id, args.interval)
-            while next_poll < stop_at:
-                await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
-                next_poll = max(next_poll + args.interval, time.monotonic())
-                win.poll(instance_id)
-                path = f"/workflows/workflow_runs/{instance_id}"
-                got = await client.request("GET", path, headers=headers, timeout=60.0, connect_timeout=10.0)
-                if got.status != 200:
-                    raise SystemExit(f"GET {path}: {got.status}")
-                json.loads(got.text)
+        async def get(path: str) -> None:
+            got = await client.request("GET", path, headers=headers, timeout=60.0, connect_timeout=10.0)
+            if got.status != 200:
+                raise SystemExit(f"GET {path}: {got.status}")
+            json.loads(got.text)
 
-        await asyncio.gather(*(waiter(i) for i in ids))
+        await _on_schedule(args, ids, win, get)
     finally:
         await client.aclose()
 
