@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from unittest import mock
+
+if TYPE_CHECKING:
+    import pytest
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def modules_added(imports: str, *, after: str = "", roots: tuple[str, ...] = ()) -> list[str]:
@@ -130,3 +139,30 @@ def emulator_workflows() -> list[Any]:
                  stopping_seconds=0.3, tasks=[TaskSpec("A"), TaskSpec("B")]),
         Workflow(id=8105, name="Runs for an hour", timeline=[("Processing", 3600.0)]),
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ the sdist and wheel, built once
+@dataclass(frozen=True)
+class Dists:
+    sdist: Path
+    wheel: Path
+
+
+_BUILT: list[Dists] = []
+
+
+def build_dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    """The sdist and wheel, built once per pytest session (tests/test_packaging.py inspects
+    them, tests/testing/test_plugin_from_wheel.py installs the wheel: one build for both)."""
+    if _BUILT:
+        return _BUILT[0]
+    out = tmp_path_factory.mktemp("dist")
+    cmd = [sys.executable, "-m", "build", "--outdir", str(out)]
+    if importlib.util.find_spec("uv") is not None or shutil.which("uv"):
+        cmd += ["--installer", "uv"]  # the isolated build envs in about a second, not pip's ten
+    proc = subprocess.run([*cmd, str(REPO)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    _BUILT.append(Dists(sdist=sdist, wheel=wheel))
+    return _BUILT[0]

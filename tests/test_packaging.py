@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import importlib.util
 import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
-from dataclasses import dataclass
 from email.message import Message
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 from packaging.requirements import Requirement
@@ -24,39 +22,13 @@ from packaging.specifiers import SpecifierSet
 
 import airflow_provider_zuora
 from airflow_provider_zuora.get_provider_info import get_provider_info
+from tests.helpers import REPO, Dists, build_dists
 
 pytestmark = pytest.mark.packaging
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "airflow_provider_zuora"
 DIST_INFO = f"{PACKAGE}-{airflow_provider_zuora.__version__}.dist-info"
 URL = "https://github.com/airflow-provider-zuora/airflow-provider-zuora"
-
-
-@dataclass(frozen=True)
-class Dists:
-    sdist: Path
-    wheel: Path
-
-
-_BUILT: list[Dists] = []
-
-
-def build_dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
-    """The sdist and wheel, built once per pytest session (every test module that needs them shares
-    this build: tests/testing/test_plugin_from_wheel.py installs the wheel)."""
-    if _BUILT:
-        return _BUILT[0]
-    out = tmp_path_factory.mktemp("dist")
-    cmd = [sys.executable, "-m", "build", "--outdir", str(out)]
-    if importlib.util.find_spec("uv") is not None or shutil.which("uv"):
-        cmd += ["--installer", "uv"]  # the isolated build envs in about a second, not pip's ten
-    proc = subprocess.run([*cmd, str(REPO)], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (sdist,) = out.glob("*.tar.gz")
-    (wheel,) = out.glob("*.whl")
-    _BUILT.append(Dists(sdist=sdist, wheel=wheel))
-    return _BUILT[0]
 
 
 @pytest.fixture(scope="module")

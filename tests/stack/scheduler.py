@@ -71,12 +71,20 @@ class SchedulerStack(AirflowStack):
             method=method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 (http on loopback)
-                raw = resp.read()
-        except urllib.error.HTTPError as err:
-            raise AssertionError(f"{method} {path} -> {err.code}: {err.read()[:2000]!r}") from None
-        return json.loads(raw) if raw else None
+        for attempt in range(1, 4):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 (http on loopback)
+                    raw = resp.read()
+                return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as err:
+                detail = err.read()[:2000]
+                # SQLite lets one writer at a time: under load the api-server's write can lose to
+                # the scheduler's and answer 500 "Database error" (rolled back, so safe to resend).
+                if err.code == 500 and b"Database error" in detail and attempt < 3:
+                    time.sleep(1.0)
+                    continue
+                raise AssertionError(f"{method} {path} -> {err.code}: {detail!r}") from None
+        raise AssertionError("unreachable")
 
     def token(self) -> str:
         """A REST API token: the login's, or (all admins) anyone's."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_packaging import REPO, build_dists
+from tests.helpers import REPO, build_dists
 from tests.testing.venv_cache import VenvBuildError, cached_venv, install_into, python_of
 
 pytestmark = pytest.mark.packaging
