@@ -30,6 +30,7 @@ Written by `make bench` (`python benchmarks/run_all.py`) on 2026-12-01 15:26 UTC
 """
 
 
+@pytest.mark.packaging  # about the repository (benchmarks/ is not in the sdist the matrix tests from)
 def test_the_readme_shows_what_the_runs_wrote() -> None:
     readme = readme_blocks.README.read_text()
     assert readme_blocks.spliced(readme, readme_blocks.blocks()) == readme, (

@@ -421,10 +421,11 @@ def test_a_dag_file_importing_operator_and_sensor_loads_no_run_time_module() -> 
     # only when a task runs; a DAG file gets validation and the exceptions, nothing more.
     added = modules_added(
         "import airflow_provider_zuora.operators.workflow, airflow_provider_zuora.sensors.workflow",
-        after="import airflow.sdk",
+        # The package itself first: some Airflows' provider discovery has loaded it with airflow.sdk.
+        after="import airflow.sdk, airflow_provider_zuora",
         roots=("airflow_provider_zuora", "requests", "tenacity"),
     )
-    assert sorted(added) == [  # (airflow.sdk's provider discovery has loaded the package itself)
+    assert sorted(added) == [
         "airflow_provider_zuora._compat",
         "airflow_provider_zuora.api",
         "airflow_provider_zuora.exceptions",
