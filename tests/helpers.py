@@ -132,7 +132,7 @@ def emulator_workflows() -> list[Any]:
         Workflow(id=8101, name="Quick success", queued_seconds=0.5, processing_seconds=2.0,
                  tasks=[TaskSpec("Export", "Export"), TaskSpec("Notify", "Email")]),
         Workflow(id=8102, name="Waits on approval", tasks=[TaskSpec("Approve", "Approval"), TaskSpec("Bill")],
-                 timeline=[("Queued", 0.2), ("Processing", 0.3), ("Pending", 5.0), ("Processing", 0.3)]),
+                 timeline=[("Queued", 0.2), ("Processing", 0.3), ("Pending", 12.0), ("Processing", 0.3)]),
         Workflow(id=8103, name="Task errors", queued_seconds=0.1, processing_seconds=0.5, result="errors",
                  tasks=[TaskSpec("Export", "Export"), callout]),
         Workflow(id=8104, name="Gets stopped", queued_seconds=0.1, processing_seconds=0.6, result="stopped",
