@@ -121,8 +121,7 @@ class Call:
             return Step(REFRESH)
         if kind == KEY_IN_PROGRESS and "Idempotency-Key" in self.request.headers:
             return self._wait_for_key(error, now)
-        transient = kind == TRANSIENT or (kind == EXPIRED and getattr(error, "retryable", False))
-        if not (transient and self.request.retryable):
+        if not (is_transient(error) and self.request.retryable):
             return Step(FAIL, error=error)
         if self.attempt >= self.max_attempts:
             return Step(FAIL, error=exhausted(error, self.attempt))

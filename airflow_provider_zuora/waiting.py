@@ -24,14 +24,7 @@ from airflow_provider_zuora.status import (
     failure_message,
     format_failed_task,
 )
-from airflow_provider_zuora.waiter import (  # noqa: F401 - status_line, permanent_error_message: API
-    DONE,
-    GIVE_UP,
-    Decision,
-    Waiter,
-    permanent_error_message,
-    status_line,
-)
+from airflow_provider_zuora.waiter import DONE, GIVE_UP, Decision, Waiter
 
 SUCCESS, FAILED, ERROR, TIMEOUT = "success", "failed", "error", "timeout"
 EVENT_STATUSES = frozenset({SUCCESS, FAILED, ERROR, TIMEOUT})

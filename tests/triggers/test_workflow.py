@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zuora import waiting
+from airflow_provider_zuora import waiter, waiting
 from airflow_provider_zuora.exceptions import ZuoraApiError, ZuoraAuthError, ZuoraTransportError
 from airflow_provider_zuora.status import evaluate_instance
 from airflow_provider_zuora.triggers import workflow as trigger_module
@@ -219,7 +219,7 @@ async def test_permanent_errors_end_the_wait_at_once(exc: Exception, fragment: s
     hook = FakeAsyncHook(state("Processing"), exc)
     (event,) = await events(make(hook))
     assert event["status"] == "error"
-    assert event["message"] == waiting.permanent_error_message(exc, "400", conn_id="zuora_default")
+    assert event["message"] == waiter.permanent_error_message(exc, "400", conn_id="zuora_default")
     assert fragment in event["message"]
     assert event["state"] == state("Processing")
 
