@@ -48,7 +48,7 @@ browser:
 
 # ZUORA_CHECK_RELIABILITY: fail when the exact figures of docs/reliability.md differ from the run's.
 pytest: $(STAMP) browser
-	ZUORA_CHECK_RELIABILITY=1 $(PY) -m pytest
+	ZUORA_CHECK_RELIABILITY=1 $(PY) -m pytest --durations=20
 
 # The whole suite on the default Airflow (editable install), then the wheel on every older one.
 test: lint typecheck pytest matrix

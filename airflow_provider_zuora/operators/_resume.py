@@ -17,6 +17,8 @@ Where Airflow keeps task state (3.3+, ``task_state_store``), the record of the k
 the instance id saves those resends: a retry reads the instance id and reattaches directly.
 Without it (3.0 to 3.2) the resends are the record. The limit of both: a retry more than 24 hours
 after a run call of the same key is not replayed by Zuora and starts a new run.
+
+``RunFinder`` applies this for the operator: the run a try waits on, found or started.
 """
 
 from __future__ import annotations
@@ -24,10 +26,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from logging import Logger
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_zuora._compat import AirflowException
+from airflow_provider_zuora.exceptions import ZuoraApiError
+from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_zuora.hooks.zuora import ZuoraHook
+
+
+class Send(Protocol):
+    """The operator's run call under a key (``resent``: an earlier try may have sent it)."""
+
+    def __call__(self, key: str, *, resent: bool) -> dict[str, Any]: ...
+
 
 #: Task state store key of the run record.
 STATE_KEY = "zuora_workflow_run"
@@ -132,3 +148,102 @@ class RunRecord:
         if self.instance_id is not None:
             value["instance_id"] = self.instance_id
         self.store.set(STATE_KEY, value)
+
+
+@dataclass
+class RunFinder:
+    """Finds the run of this clear a try must wait on, or starts the clear's next one.
+
+    The operator's retry-safety in one place: read the run record (3.3+) or resend the keys of
+    the clear's earlier tries (before 3.3); reattach to a run that has not failed; stop a run an
+    earlier clear left going before starting a new one.
+    """
+
+    hook: ZuoraHook
+    log: Logger | Any
+    workflow_id: int | str
+    send: Send
+    fail_on_task_errors: bool = True
+
+    def instance_for(self, context: Context, ident: TryIdentity) -> dict[str, Any]:
+        """The state of the instance this try waits on (found, replayed or newly started)."""
+        record = RunRecord.load(context)
+        if record.store is None:
+            return self._find_by_resending(ident)
+        if record.is_from_an_earlier_clear(ident):
+            self._retire(record.instance_id)
+            record.reset()
+        same_workflow = record.holds_key_for(self.workflow_id)
+        if same_workflow and record.instance_id is not None:
+            found = self._reattach(record.instance_id)
+            if found is not None:
+                return found
+            run_number, key, resent = record.run_number + 1, None, False
+        elif same_workflow:  # the key was sent, its answer never recorded: Zuora replays it
+            run_number, key, resent = record.run_number, record.idempotency_key, True
+        else:
+            run_number, key, resent = 0, None, False
+        key = key or ident.key(self.workflow_id, run_number)
+        record.save_key(key, self.workflow_id, ident, run_number)  # before the POST: a crash replays
+        state = self.send(key, resent=resent)
+        record.save_instance(state["id"])
+        return state
+
+    def _find_by_resending(self, ident: TryIdentity) -> dict[str, Any]:
+        """No task state store (Airflow < 3.3): resend the keys earlier tries of this clear may have
+        sent, in turn; Zuora replays each one's run. Reattach to the first that has not failed, else
+        start the next run. At most one resend per earlier try."""
+        if ident.tries_before == 0 and ident.try_number > 1:
+            self.log.info("Try %d is the first of a clear: starting a new run", ident.try_number)
+        for run_number in range(ident.tries_before):
+            state = self.send(ident.key(self.workflow_id, run_number), resent=True)
+            found = self._reattach(state["id"])
+            if found is not None:
+                return found
+        return self.send(ident.key(self.workflow_id, ident.tries_before), resent=False)
+
+    def _retire(self, instance_id: str | int | None) -> None:
+        """A user cleared the task since ``instance_id`` started: it must not go on beside the new
+        run. Airflow stops a running task's run through ``on_kill`` (a deferred one's only on 3.3,
+        and only once the triggerer runs its trigger), so a run still going is stopped here; one
+        that cannot be stopped fails the try rather than run twice at once."""
+        if instance_id is None:
+            self.log.info("Cleared since an earlier run call: starting a new run")
+            return
+        try:
+            state = self.hook.get_workflow_instance(instance_id)
+        except ZuoraApiError as err:
+            if err.status_code != 404:  # 404: aged out of Zuora, so not running
+                raise
+            state = {"id": instance_id, "status": "Finished"}
+        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+        if outcome.done:
+            self.log.info("Cleared since instance %s ran: starting a new run", instance_id)
+            return
+        self.log.warning(
+            "Cleared since instance %s ran, which is still %s: stopping it, then starting a new run",
+            instance_id,
+            outcome.status,
+        )
+        try:
+            self.hook.stop_workflow_instance(instance_id)
+        except ZuoraApiError as err:
+            raise AirflowException(
+                f"Could not stop Zuora workflow instance {instance_id}, started before the task was "
+                f"cleared and still {outcome.status} ({err}); not starting a second run beside it. "
+                "Stop it in Zuora or let it end, then clear the task again"
+            ) from err
+
+    def _reattach(self, instance_id: str | int) -> dict[str, Any] | None:
+        """The state of an instance of this clear to wait on; None when it failed (a new run is due)."""
+        state = self.hook.get_workflow_instance(instance_id)
+        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
+        if outcome.verdict is Verdict.FAILED:
+            self.log.warning("%s; an earlier try started it: running the workflow afresh", outcome.reason)
+            return None
+        self.log.info(
+            "Reattaching to Zuora workflow %s started by an earlier try (%s): no new run",
+            describe_instance(state),
+            outcome.status,
+        )
+        return state

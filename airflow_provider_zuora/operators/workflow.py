@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_zuora import api
-from airflow_provider_zuora._compat import AirflowException, AirflowFailException, conf
+from airflow_provider_zuora._compat import AirflowFailException, conf
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraAuthError,
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # _resume, status and waiting load at run time: a DAG file's 
     from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_provider_zuora.hooks.zuora import ZuoraHook
-    from airflow_provider_zuora.operators._resume import TryIdentity
 
 #: Answers to a run call that no retry can change (409 "key in progress" is not one of them).
 _PERMANENT_RUN_ERRORS = frozenset({400, 403, 404, 406, 422})
@@ -256,13 +255,12 @@ class RunZuoraWorkflowOperator(BaseOperator):
 
     def _start_or_find(self, context: Context, parameters: dict[str, Any], track_id: str) -> dict[str, Any]:
         """The instance this try waits on: one an earlier try of this clear started, or a new run."""
-        from airflow_provider_zuora.operators._resume import RunRecord, TryIdentity
-
-        ident = TryIdentity.of(context, retries=self.retries or 0)
+        from airflow_provider_zuora.operators._resume import RunFinder, TryIdentity
 
         def send(key: str, *, resent: bool) -> dict[str, Any]:
             return self._send(key, parameters, track_id, resent=resent)
 
+        ident = TryIdentity.of(context, retries=self.retries or 0)
         if self.idempotency_key is not None:  # the user's key: one run per key, replayed by Zuora
             return send(self.idempotency_key, resent=ident.try_number > 1)
         if not self.durable:
@@ -271,90 +269,8 @@ class RunZuoraWorkflowOperator(BaseOperator):
                 ident.try_number,
             )
             return send(ident.own_key(self.workflow_id), resent=False)
-        record = RunRecord.load(context)
-        if record.store is None:
-            return self._find_by_resending(ident, send)
-        if record.is_from_an_earlier_clear(ident):
-            self._retire(record.instance_id)
-            record.reset()
-        same_workflow = record.holds_key_for(self.workflow_id)
-        if same_workflow and record.instance_id is not None:
-            found = self._reattach(record.instance_id)
-            if found is not None:
-                return found
-            run_number, key, resent = record.run_number + 1, None, False
-        elif same_workflow:  # the key was sent, its answer never recorded: Zuora replays it
-            run_number, key, resent = record.run_number, record.idempotency_key, True
-        else:
-            run_number, key, resent = 0, None, False
-        key = key or ident.key(self.workflow_id, run_number)
-        record.save_key(key, self.workflow_id, ident, run_number)  # before the POST: a crash replays
-        state = send(key, resent=resent)
-        record.save_instance(state["id"])
-        return state
-
-    def _find_by_resending(self, ident: TryIdentity, send: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-        """No task state store (Airflow < 3.3): resend the keys earlier tries of this clear may have
-        sent, in turn; Zuora replays each one's run. Reattach to the first that has not failed, else
-        start the next run. At most one resend per earlier try."""
-        if ident.tries_before == 0 and ident.try_number > 1:
-            self.log.info("Try %d is the first of a clear: starting a new run", ident.try_number)
-        for run_number in range(ident.tries_before):
-            state = send(ident.key(self.workflow_id, run_number), resent=True)
-            found = self._reattach(state["id"])
-            if found is not None:
-                return found
-        return send(ident.key(self.workflow_id, ident.tries_before), resent=False)
-
-    def _retire(self, instance_id: str | int | None) -> None:
-        """A user cleared the task since ``instance_id`` started: it must not go on beside the new
-        run. Airflow stops a running task's run through ``on_kill`` (a deferred one's only on 3.3,
-        and only once the triggerer runs its trigger), so a run still going is stopped here; one
-        that cannot be stopped fails the try rather than run twice at once."""
-        from airflow_provider_zuora.status import evaluate_instance
-
-        if instance_id is None:
-            self.log.info("Cleared since an earlier run call: starting a new run")
-            return
-        try:
-            state = self.hook.get_workflow_instance(instance_id)
-        except ZuoraApiError as err:
-            if err.status_code != 404:  # 404: aged out of Zuora, so not running
-                raise
-            state = {"id": instance_id, "status": "Finished"}
-        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
-        if outcome.done:
-            self.log.info("Cleared since instance %s ran: starting a new run", instance_id)
-            return
-        self.log.warning(
-            "Cleared since instance %s ran, which is still %s: stopping it, then starting a new run",
-            instance_id,
-            outcome.status,
-        )
-        try:
-            self.hook.stop_workflow_instance(instance_id)
-        except ZuoraApiError as err:
-            raise AirflowException(
-                f"Could not stop Zuora workflow instance {instance_id}, started before the task was "
-                f"cleared and still {outcome.status} ({err}); not starting a second run beside it. "
-                "Stop it in Zuora or let it end, then clear the task again"
-            ) from err
-
-    def _reattach(self, instance_id: str | int) -> dict[str, Any] | None:
-        """The state of an instance of this clear to wait on; None when it failed (a new run is due)."""
-        from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
-
-        state = self.hook.get_workflow_instance(instance_id)
-        outcome = evaluate_instance(state, fail_on_task_errors=self.fail_on_task_errors)
-        if outcome.verdict is Verdict.FAILED:
-            self.log.warning("%s; an earlier try started it: running the workflow afresh", outcome.reason)
-            return None
-        self.log.info(
-            "Reattaching to Zuora workflow %s started by an earlier try (%s): no new run",
-            describe_instance(state),
-            outcome.status,
-        )
-        return state
+        finder = RunFinder(self.hook, self.log, self.workflow_id, send, self.fail_on_task_errors)
+        return finder.instance_for(context, ident)
 
     def _send(self, key: str, parameters: dict[str, Any], track_id: str, *, resent: bool) -> dict[str, Any]:
         """The run call under ``key`` (the hook waits out a key still in progress at Zuora)."""

@@ -31,6 +31,15 @@ def _trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _status_mb(field: str) -> float:
+    """A field of /proc/self/status in MiB (0 where the kernel has none)."""
+    with suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _sample(started: float) -> dict[str, float]:
     gc.collect()  # what stays, not what the next pass would free
     _trim()
@@ -38,6 +47,9 @@ def _sample(started: float) -> dict[str, float]:
     return {
         "t": time.monotonic() - started,
         "rss_mb": me.memory_info().rss / 2**20,
+        # Resident anonymous memory (heaps): what a leak grows. RSS adds file-backed pages, such as
+        # the pages of a shared library or module first touched late, which are not a leak.
+        "anon_mb": _status_mb("RssAnon"),
         "fds": me.num_fds(),
         "tcp": len(me.net_connections(kind="tcp")),
         "blocks": sys.getallocatedblocks(),  # Python objects' memory blocks in use: a leak grows it
