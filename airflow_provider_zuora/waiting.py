@@ -4,14 +4,14 @@ operator's wait in a worker, the sensor and the trigger (whose events are built 
 Success and failure mean what :mod:`.status` says; what to log and when to stop, what
 :mod:`.waiter` decides. Here: one sync poll (``poll_once``), ending a done wait (``final_state_or_raise``: the
 state, or the failed tasks and ``ZuoraWorkflowFailed``), the check before deferring
-(``final_state_before_deferring``), the stop after a timeout, and the trigger's events (``event`` builds them,
-``resume_from_event`` reads them back in the resumed task).
+(``final_state_before_deferring``), the stop after a timeout, and the trigger's events (a ``WaitEvent``:
+``event`` builds it, ``read_event`` and ``resume_from_event`` read it back in the resumed task).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, Required, TypedDict, cast
 
 from airflow_provider_zuora import api
 from airflow_provider_zuora._compat import AirflowFailException
@@ -26,7 +26,11 @@ from airflow_provider_zuora.status import (
 )
 from airflow_provider_zuora.waiter import DONE, GIVE_UP, Decision, Waiter
 
-SUCCESS, FAILED, ERROR, TIMEOUT = "success", "failed", "error", "timeout"
+EventKind = Literal["success", "failed", "error", "timeout"]
+SUCCESS: EventKind = "success"
+FAILED: EventKind = "failed"
+ERROR: EventKind = "error"
+TIMEOUT: EventKind = "timeout"
 EVENT_STATUSES = frozenset({SUCCESS, FAILED, ERROR, TIMEOUT})
 # A trigger event lands in the metadata DB: keep it small whatever Zuora sends back.
 MAX_EVENT_TASKS = 20
@@ -84,13 +88,43 @@ def poll_once(hook: InstanceApi, waiter: Waiter, log: Log, *, now: float | None 
     return decision
 
 
+class WaitEvent(TypedDict, total=False):
+    """The trigger event's payload: a plain dict on the wire (it is stored in the metadata DB,
+    so events fired by an earlier release still resume), typed where it is built and read."""
+
+    status: Required[EventKind]
+    instance_id: Required[str]
+    state: Required[Mapping[str, Any] | None]
+    message: Required[str]
+    failed_tasks: list[dict[str, Any]]  # ``failed`` only: the first MAX_EVENT_TASKS, trimmed
+    failed_task_count: int  # ``failed`` only: all of them
+
+
 def event(
-    kind: str, instance_id: str, state: Mapping[str, Any] | None, message: str, **extra: Any
-) -> dict[str, Any]:
-    """A trigger event's payload (``kind`` one of ``EVENT_STATUSES``), as ``resume_from_event`` reads it."""
+    kind: EventKind,
+    instance_id: str,
+    state: Mapping[str, Any] | None,
+    message: str,
+    *,
+    failed_tasks: list[dict[str, Any]] | None = None,
+    failed_task_count: int | None = None,
+) -> WaitEvent:
+    """A trigger event's payload, as ``read_event`` and ``resume_from_event`` read it."""
     if kind not in EVENT_STATUSES:
         raise ValueError(f"unknown event kind {kind!r}")
-    return {"status": kind, "instance_id": instance_id, "state": state, "message": message, **extra}
+    built = WaitEvent(status=kind, instance_id=instance_id, state=state, message=message)
+    if failed_tasks is not None:
+        built["failed_tasks"] = failed_tasks
+    if failed_task_count is not None:
+        built["failed_task_count"] = failed_task_count
+    return built
+
+
+def read_event(payload: Any) -> WaitEvent:
+    """The payload a resumed task got, checked: a dict whose ``status`` is one of ours."""
+    if not isinstance(payload, Mapping) or payload.get("status") not in EVENT_STATUSES:
+        raise ZuoraError(f"Unexpected event from the Zuora workflow trigger: {payload!r}")
+    return cast(WaitEvent, payload)
 
 
 def _trim(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,21 +233,20 @@ def resume_from_event(
     ``ZuoraWorkflowFailed``; ``error`` raises ``AirflowFailException``; ``timeout`` stops the
     instance (``stop_on_timeout``, through ``hook_factory()``) and raises ``timeout_error(message)``.
     """
-    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-        raise ZuoraError(f"Unexpected event from the Zuora workflow trigger: {event!r}")
-    kind = event["status"]
-    state = dict(event.get("state") or {})
+    got = read_event(event)
+    kind = got["status"]
+    state = dict(got.get("state") or {})
     if kind == SUCCESS:
-        log.info("%s", event.get("message") or f"Zuora workflow {describe_instance(state)} finished")
+        log.info("%s", got.get("message") or f"Zuora workflow {describe_instance(state)} finished")
         return state
-    message = str(event.get("message") or "")
+    message = str(got.get("message") or "")
     if kind == FAILED:
-        tasks = list(event.get("failed_tasks") or [])
-        log_failed_tasks(tasks, int(event.get("failed_task_count") or len(tasks)), log)
+        tasks = list(got.get("failed_tasks") or [])
+        log_failed_tasks(tasks, int(got.get("failed_task_count") or len(tasks)), log)
         raise ZuoraWorkflowFailed(message, state=state)
     if kind == ERROR:
         raise AirflowFailException(message)
-    instance_id = str(event.get("instance_id"))
+    instance_id = str(got.get("instance_id"))
     message = stop_after_timeout(
         hook_factory(),
         instance_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from airflow_provider_zuora._compat import AirflowFailException, AirflowSensorTi
 from airflow_provider_zuora.exceptions import (
     ZuoraApiError,
     ZuoraConfigError,
+    ZuoraError,
     ZuoraTransportError,
     ZuoraWorkflowFailed,
 )
@@ -57,9 +59,20 @@ def test_poll_once_logs_what_the_waiter_says_and_fails_on_a_permanent_error() ->
 
 def test_events_are_built_as_resume_reads_them() -> None:
     built = waiting.event(waiting.SUCCESS, "400", state("Finished"), "done")
+    assert built == {"status": "success", "instance_id": "400", "state": state("Finished"), "message": "done"}
     assert waiting.resume_from_event(built, hook_factory=FakeHook, log=LOG) == state("Finished")
+    failed = waiting.event(
+        waiting.FAILED, "400", state("Finished", errors=1), "1 failed", failed_tasks=FAILED_TASKS[:1],
+        failed_task_count=3,
+    )  # fmt: skip
+    assert waiting.read_event(json.loads(json.dumps(failed))) == failed  # as the metadata DB gives it back
+    with pytest.raises(ZuoraWorkflowFailed, match="1 failed"):
+        waiting.resume_from_event(failed, hook_factory=FakeHook, log=LOG)
     with pytest.raises(ValueError, match="unknown event kind"):
-        waiting.event("maybe", "400", None, "")
+        waiting.event("maybe", "400", None, "")  # type: ignore[arg-type]
+    for bad in (None, "success", {"status": "maybe"}):
+        with pytest.raises(ZuoraError, match="Unexpected event"):
+            waiting.read_event(bad)
 
 
 # ------------------------------------------------------------------ finish

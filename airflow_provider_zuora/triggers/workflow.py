@@ -97,8 +97,10 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         """
         return self.poll_interval * (zlib.crc32(self.instance_id.encode()) % 1000) / 1000
 
-    def _event(self, kind: str, state: dict[str, Any] | None, message: str, **extra: Any) -> TriggerEvent:
-        return TriggerEvent(waiting.event(kind, self.instance_id, state, message, **extra))
+    def _event(
+        self, kind: waiting.EventKind, state: dict[str, Any] | None, message: str, **extra: Any
+    ) -> TriggerEvent:
+        return TriggerEvent(dict(waiting.event(kind, self.instance_id, state, message, **extra)))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
