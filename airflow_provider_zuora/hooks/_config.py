@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,7 +51,7 @@ class ZuoraConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     ui_url_template: str | None = None
 
-    @property
+    @cached_property  # once per config, not per request (a frozen dataclass keeps a __dict__)
     def token_key(self) -> tuple[str, str]:
         """Tokens are shared per (base URL, client id); a digest of the secret keeps a wrong or
         rotated secret from borrowing a token fetched with the right one."""

@@ -163,12 +163,21 @@ class ZuoraHook(BaseHook):
         return connection_form_widgets()
 
     # ---------------------------------------------------------------- shared by both transports
-    def _policy(self, request: api.ApiRequest, cfg: ZuoraConfig, *, can_refresh: bool = True) -> calls.Call:
+    def _policy(
+        self,
+        request: api.ApiRequest,
+        cfg: ZuoraConfig,
+        *,
+        can_refresh: bool = True,
+        started: float | None = None,
+    ) -> calls.Call:
+        """The call's policy; made at its first failure (``started``: when the call began), as most
+        calls never need one."""
         return calls.Call(
             request,
             max_attempts=cfg.max_attempts,
             max_wait=self.retry_max_wait,
-            now=time.monotonic(),
+            now=time.monotonic() if started is None else started,
             base_wait=calls.BASE_WAIT,
             can_refresh=can_refresh,
         )
@@ -268,7 +277,7 @@ class ZuoraHook(BaseHook):
     def _send(self, request: api.ApiRequest) -> Any:
         """Send ``request`` as its :class:`~airflow_provider_zuora.calls.Call` policy says."""
         cfg = self.config
-        call = self._policy(request, cfg)
+        started, call = time.monotonic(), None
         body, encoding = api.encode_body(request.json)
         while True:
             token = TOKENS.get(cfg.token_key, self._fetch_token)  # its own failures are final here
@@ -279,6 +288,7 @@ class ZuoraHook(BaseHook):
                 )
                 return api.read_response(*answer)
             except (ZuoraApiError, ZuoraTransportError) as err:
+                call = call or self._policy(request, cfg, started=started)
                 step = self._next(call, err)
             if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)
@@ -325,7 +335,7 @@ class ZuoraHook(BaseHook):
     async def _asend(self, request: api.ApiRequest) -> Any:
         """The async :meth:`_send`: the same policy, on the loop's shared client and token."""
         cfg = await self.aconfig()
-        call = self._policy(request, cfg)
+        started, call = time.monotonic(), None
         body, encoding = api.encode_body(request.json)
         while True:
             token = await TOKENS.aget(cfg.token_key, self._afetch_token)
@@ -336,6 +346,7 @@ class ZuoraHook(BaseHook):
                 )
                 return api.read_response(*answer)
             except (ZuoraApiError, ZuoraTransportError) as err:
+                call = call or self._policy(request, cfg, started=started)
                 step = self._next(call, err)
             if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)
