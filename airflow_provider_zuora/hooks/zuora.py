@@ -164,20 +164,15 @@ class ZuoraHook(BaseHook):
 
     # ---------------------------------------------------------------- shared by both transports
     def _policy(
-        self,
-        request: api.ApiRequest,
-        cfg: ZuoraConfig,
-        *,
-        can_refresh: bool = True,
-        started: float | None = None,
+        self, request: api.ApiRequest, cfg: ZuoraConfig, started: float, *, can_refresh: bool = True
     ) -> calls.Call:
-        """The call's policy; made at its first failure (``started``: when the call began), as most
-        calls never need one."""
+        """The policy of a call that began at ``started`` (monotonic); the API calls make it at
+        their first failure, as most never need one."""
         return calls.Call(
             request,
             max_attempts=cfg.max_attempts,
             max_wait=self.retry_max_wait,
-            now=time.monotonic() if started is None else started,
+            now=started,
             base_wait=calls.BASE_WAIT,
             can_refresh=can_refresh,
         )
@@ -261,7 +256,7 @@ class ZuoraHook(BaseHook):
     def _fetch_token(self) -> tuple[str, float]:
         cfg = self.config
         form = api.token_form(cfg.client_id, cfg.client_secret)
-        call = self._policy(_TOKEN_REQUEST, cfg, can_refresh=False)
+        call = self._policy(_TOKEN_REQUEST, cfg, time.monotonic(), can_refresh=False)
         while True:
             try:
                 answer = self._http(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
@@ -288,7 +283,7 @@ class ZuoraHook(BaseHook):
                 )
                 return api.read_response(*answer)
             except (ZuoraApiError, ZuoraTransportError) as err:
-                call = call or self._policy(request, cfg, started=started)
+                call = call or self._policy(request, cfg, started)
                 step = self._next(call, err)
             if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)
@@ -319,7 +314,7 @@ class ZuoraHook(BaseHook):
     async def _afetch_token(self) -> tuple[str, float]:
         cfg = await self.aconfig()
         form = api.token_form(cfg.client_id, cfg.client_secret)
-        call = self._policy(_TOKEN_REQUEST, cfg, can_refresh=False)
+        call = self._policy(_TOKEN_REQUEST, cfg, time.monotonic(), can_refresh=False)
         while True:
             try:
                 answer = await self._ahttp(cfg, "POST", "/oauth/token", data=form, headers=_TOKEN_HEADERS)
@@ -346,7 +341,7 @@ class ZuoraHook(BaseHook):
                 )
                 return api.read_response(*answer)
             except (ZuoraApiError, ZuoraTransportError) as err:
-                call = call or self._policy(request, cfg, started=started)
+                call = call or self._policy(request, cfg, started)
                 step = self._next(call, err)
             if step.action == calls.REFRESH:
                 TOKENS.invalidate(cfg.token_key, token)

@@ -26,12 +26,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from logging import Logger
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_zuora._compat import AirflowException
 from airflow_provider_zuora.exceptions import ZuoraApiError
 from airflow_provider_zuora.status import Verdict, describe_instance, evaluate_instance
+from airflow_provider_zuora.waiting import Log
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -160,7 +160,7 @@ class RunFinder:
     """
 
     hook: ZuoraHook
-    log: Logger | Any
+    log: Log
     workflow_id: int | str
     send: Send
     fail_on_task_errors: bool = True

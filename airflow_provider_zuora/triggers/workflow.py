@@ -98,9 +98,23 @@ class ZuoraWorkflowInstanceTrigger(BaseTrigger):
         return self.poll_interval * (zlib.crc32(self.instance_id.encode()) % 1000) / 1000
 
     def _event(
-        self, kind: waiting.EventKind, state: dict[str, Any] | None, message: str, **extra: Any
+        self,
+        kind: waiting.EventKind,
+        state: dict[str, Any] | None,
+        message: str,
+        *,
+        failed_tasks: list[dict[str, Any]] | None = None,
+        failed_task_count: int | None = None,
     ) -> TriggerEvent:
-        return TriggerEvent(dict(waiting.event(kind, self.instance_id, state, message, **extra)))
+        payload = waiting.event(
+            kind,
+            self.instance_id,
+            state,
+            message,
+            failed_tasks=failed_tasks,
+            failed_task_count=failed_task_count,
+        )
+        return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
